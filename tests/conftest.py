@@ -1,0 +1,128 @@
+"""Fixtures shared by every test: one fake WeChat, and two ways to run the tool.
+
+`cli.main(...)` calls fetch_token.main(argv) in this process (fast, measured by
+coverage); `cli.run(...)` runs `python fetch_token.py` as a user would. Both record what
+the tool printed, and after each test `_no_secret_in_output` fails it if the AppSecret,
+raw or URL-encoded, appears anywhere in that output.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+from urllib.parse import quote, quote_plus
+
+import pytest
+import trustme
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import fetch_token  # noqa: E402
+
+from fake_wechat import APPID, SECRET, FakeWeChat  # noqa: E402
+
+SCRIPT = str(ROOT / "fetch_token.py")
+SECRET_FORMS = {SECRET, quote(SECRET, safe=""), quote_plus(SECRET)}
+OUTPUTS: list[str] = []  # everything the tool printed during the whole suite
+ENV_TO_CLEAR = ("WECHAT_APPID", "WECHAT_APPSECRET", "https_proxy", "HTTPS_PROXY", "all_proxy")
+
+
+class Result(NamedTuple):
+    code: int
+    out: str
+    err: str
+
+
+def find_secret(texts: list[str]) -> list[str]:
+    """The texts that contain the AppSecret in any form or letter case."""
+    return [t for t in texts if any(form.lower() in t.lower() for form in SECRET_FORMS)]
+
+
+@pytest.fixture(autouse=True)
+def _no_secret_in_output() -> Iterator[None]:
+    start = len(OUTPUTS)
+    yield
+    leaks = find_secret(OUTPUTS[start:])
+    assert not leaks, f"the AppSecret was printed: {leaks}"
+
+
+@pytest.fixture(scope="session")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def ca_file(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("ca") / "fake-ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def _server(ca: trustme.CA) -> Iterator[FakeWeChat]:
+    with FakeWeChat(ca.issue_cert("127.0.0.1", "localhost")) as server:
+        yield server
+
+
+@pytest.fixture
+def fake(_server: FakeWeChat) -> Iterator[FakeWeChat]:
+    _server.reset()
+    yield _server
+    _server.reset()
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """A clean environment holding the fake account, in an empty working folder."""
+    for name in ENV_TO_CLEAR:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("WECHAT_APPID", APPID)
+    monkeypatch.setenv("WECHAT_APPSECRET", SECRET)
+    monkeypatch.chdir(tmp_path)
+    return monkeypatch
+
+
+class CLI:
+    def __init__(self, fake: FakeWeChat, ca_file: str, capsys: pytest.CaptureFixture[str]):
+        self.fake = fake
+        self.ca_file = ca_file
+        self.capsys = capsys
+
+    def argv(self, args: tuple[str, ...], base: bool) -> list[str]:
+        """The arguments, after --api-base and --cacert for the fake unless base=False."""
+        return (
+            ["--api-base", self.fake.base_url, "--cacert", self.ca_file, *args] if base else [*args]
+        )
+
+    def main(self, *args: str, base: bool = True) -> Result:
+        self.capsys.readouterr()
+        code = fetch_token.main(self.argv(args, base))
+        out, err = self.capsys.readouterr()
+        OUTPUTS.extend((out, err))
+        return Result(code, out, err)
+
+    def popen(self, *args: str, base: bool = True) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, SCRIPT, *self.argv(args, base)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def run(self, *args: str, base: bool = True) -> Result:
+        with self.popen(*args, base=base) as proc:
+            out, err = proc.communicate(timeout=30)
+        OUTPUTS.extend((out, err))
+        return Result(proc.returncode, out, err)
+
+
+@pytest.fixture
+def cli(
+    fake: FakeWeChat, ca_file: str, env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> CLI:
+    return CLI(fake, ca_file, capsys)

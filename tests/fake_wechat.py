@@ -1,0 +1,220 @@
+"""A fake of WeChat's token endpoint: real HTTPS on 127.0.0.1, certificates from trustme.
+
+The tests point fetch_token.py at it with --api-base and --cacert. It knows one account
+(APPID/SECRET), records every request it gets, and misbehaves on demand: set
+`fake.behaviour` to one of BEHAVIOURS, to an errcode (int), or to bytes to serve as a
+200 JSON body.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, NamedTuple
+from urllib.parse import parse_qsl, quote_plus, urlsplit
+
+import trustme
+
+APPID = "wx0123456789abcdef"
+# Not hex like a real one: '+', '/', '&', '%' and '=' make its URL-encoded form differ
+# from it, so the tests see that both forms are masked.
+SECRET = "Sup3r+Secret/&%=9f2c"
+WHITELIST_IP = "203.0.113.7"  # TEST-NET-3: documentation addresses, never routed
+
+ERRMSG = {
+    -1: "system error",
+    40001: "invalid credential, access_token is invalid or not latest",
+    40013: "invalid appid",
+    40125: "invalid appsecret",
+    40164: f"invalid ip {WHITELIST_IP} ipv6 ::ffff:{WHITELIST_IP}, not in whitelist rid: 1",
+    45009: "reach max api daily quota limit",
+    61004: f"access clientip {WHITELIST_IP} is not registered",
+}
+BEHAVIOURS = (
+    "ok",  # checks the account, then issues fake_token_1, fake_token_2, ...
+    "echo-secret",  # errcode 40125 whose errmsg repeats the secret, raw and URL-encoded
+    "escapes",  # errcode 40013 whose errmsg carries terminal escape sequences
+    "html",  # HTTP 200 with an HTML page
+    "502",  # HTTP 502 Bad Gateway
+    "redirect",  # HTTP 302 to another path of this server
+    "huge",  # 70 KiB body with Content-Length
+    "huge-chunked",  # 70 KiB body in chunks, length not announced
+    "truncated",  # announces 100 bytes, sends 20, closes
+    "empty",  # HTTP 200, empty body
+    "hang",  # reads the request and never answers
+)
+
+
+class Request(NamedTuple):
+    method: str
+    path: str
+    query: dict[str, str]
+    raw_query: str
+
+
+class FakeWeChat:
+    """An HTTPS server on 127.0.0.1 that plays WeChat's /cgi-bin/token."""
+
+    def __init__(self, cert: trustme.LeafCert) -> None:
+        self.behaviour: str | int | bytes = "ok"
+        self.expires_in = 7200
+        self.requests: list[Request] = []
+        self.tokens_issued = 0
+        self._stop = threading.Event()
+        self._context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        cert.configure_cert(self._context)
+        self._server = _TLSServer(("127.0.0.1", 0), _Handler, self)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"https://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> FakeWeChat:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()  # frees handlers stuck in "hang"
+        self._server.shutdown()
+        self._server.server_close()
+
+    def reset(self) -> None:
+        """Back to a well-behaved server with no history (between tests)."""
+        self.behaviour = "ok"
+        self.expires_in = 7200
+        self.requests.clear()
+        self.tokens_issued = 0
+
+    def __enter__(self) -> FakeWeChat:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- answers -------------------------------------------------------------------
+
+    def answer(self, handler: _Handler, request: Request) -> None:
+        behaviour = self.behaviour
+        if request.path != "/cgi-bin/token":
+            return handler.reply(404, b"not found", "text/plain")
+        if isinstance(behaviour, bytes):
+            return handler.reply(200, behaviour)
+        if isinstance(behaviour, int):
+            return handler.reply_json({"errcode": behaviour, "errmsg": ERRMSG.get(behaviour, "")})
+        if behaviour == "ok":
+            return handler.reply_json(self._token_answer(request.query))
+        if behaviour == "echo-secret":
+            secret = request.query.get("secret", "")
+            encoded = quote_plus(secret)
+            errmsg = f"invalid appsecret {secret} (raw query: secret={encoded})"
+            return handler.reply_json({"errcode": 40125, "errmsg": errmsg})
+        if behaviour == "escapes":
+            errmsg = "invalid \x1b[31mappid\x1b[0m\x07\r\nforged line"
+            return handler.reply_json({"errcode": 40013, "errmsg": errmsg})
+        if behaviour == "html":
+            return handler.reply(
+                200, b"<html><body>Welcome to Hotel WiFi</body></html>", "text/html"
+            )
+        if behaviour == "502":
+            return handler.reply(502, b"<html>502 Bad Gateway</html>", "text/html")
+        if behaviour == "redirect":
+            return handler.reply(302, b"", "text/plain", location=self.base_url + "/elsewhere")
+        if behaviour == "huge":
+            return handler.reply(200, b"{" + b" " * 70 * 1024 + b"}")
+        if behaviour == "huge-chunked":
+            return handler.reply_chunked(b" " * 70 * 1024)
+        if behaviour == "truncated":
+            handler.reply(200, b'{"access_token":"abc', length=100)
+            handler.request.unwrap()  # a clean TLS close, 80 bytes short
+            return None
+        if behaviour == "empty":
+            return handler.reply(200, b"")
+        if behaviour == "hang":
+            self._stop.wait(60)  # bounded, and freed by stop()
+            return None
+        raise ValueError(f"unknown behaviour {behaviour!r}")
+
+    def _token_answer(self, query: dict[str, str]) -> dict[str, Any]:
+        if query.get("grant_type") != "client_credential":
+            return {"errcode": 40002, "errmsg": "invalid grant_type"}
+        if query.get("appid") != APPID:
+            return {"errcode": 40013, "errmsg": ERRMSG[40013]}
+        if query.get("secret") != SECRET:
+            return {"errcode": 40125, "errmsg": ERRMSG[40125]}
+        self.tokens_issued += 1
+        return {"access_token": f"fake_token_{self.tokens_issued}", "expires_in": self.expires_in}
+
+
+class _TLSServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type, fake: FakeWeChat) -> None:
+        super().__init__(address, handler)
+        self.fake = fake
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, address = self.socket.accept()
+        # The handshake runs later in the handler's thread, so a client that stalls
+        # or refuses our certificate cannot block the server.
+        tls = self.fake._context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return tls, address
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # clients refusing our certificate are part of the tests, not errors
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _TLSServer
+
+    def setup(self) -> None:
+        self.request.settimeout(10)
+        self.request.do_handshake()
+        super().setup()
+
+    def do_GET(self) -> None:
+        parts = urlsplit(self.path)
+        request = Request("GET", parts.path, dict(parse_qsl(parts.query)), parts.query)
+        self.server.fake.requests.append(request)
+        self.close_connection = True
+        self.server.fake.answer(self, request)
+
+    def reply_json(self, answer: dict[str, Any]) -> None:
+        self.reply(200, json.dumps(answer, ensure_ascii=False).encode())
+
+    def reply(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = "application/json; charset=utf-8",
+        length: int | None = None,
+        location: str | None = None,
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body) if length is None else length))
+        if location:
+            self.send_header("Location", location)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def reply_chunked(self, body: bytes, size: int = 4096) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        try:
+            for start in range(0, len(body), size):
+                chunk = body[start : start + size]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:
+            pass  # the client hung up at its size limit: that is the point
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # keep test output quiet

@@ -1,0 +1,282 @@
+"""Configuration and usage: each bad input is refused before any connection, exit 2."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import CLI, Result
+from fake_wechat import APPID, SECRET, FakeWeChat
+
+GOOD = f"[wechat]\nappid = {APPID}\nappsecret = {SECRET}\n"
+
+
+def write_config(text: str | bytes, name: str = "config.ini", mode: int = 0o600) -> Path:
+    path = Path(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text.encode() if isinstance(text, str) else text)
+    path.chmod(mode)
+    return path
+
+
+@pytest.fixture
+def no_env(env: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    env.delenv("WECHAT_APPID")
+    env.delenv("WECHAT_APPSECRET")
+    return env
+
+
+def test_config_file_alone_is_enough(cli: CLI, fake: FakeWeChat, no_env: object) -> None:
+    write_config(GOOD)  # config.ini in the current folder, read by default
+    assert cli.main() == Result(0, "fake_token_1\n", "")
+    assert fake.requests[0].query["secret"] == SECRET  # '%' kept literally
+
+
+def test_config_saved_with_a_byte_order_mark(cli: CLI, no_env: object) -> None:
+    write_config(b"\xef\xbb\xbf" + GOOD.encode())  # as Windows Notepad saves UTF-8
+    assert cli.main() == Result(0, "fake_token_1\n", "")
+
+
+def test_named_config_file(cli: CLI, no_env: object) -> None:
+    write_config(GOOD, "conf/account.ini")
+    assert cli.main("--config", "conf/account.ini") == Result(0, "fake_token_1\n", "")
+
+
+def test_all_settings_from_the_config_file(cli: CLI, fake: FakeWeChat, no_env: object) -> None:
+    conf = Path("conf")
+    conf.mkdir()
+    shutil.copy(cli.ca_file, conf / "ca.pem")
+    write_config(
+        GOOD + f"api_base = {fake.base_url}/\nca_bundle = ca.pem\ntimeout = 2.5\n", "conf/x.ini"
+    )
+    # ca_bundle is relative to the config file, not to the current folder.
+    assert cli.main("--config", "conf/x.ini", base=False) == Result(0, "fake_token_1\n", "")
+
+
+# (config.ini or None, environment, extra args) -> the AppID that reached WeChat
+PRECEDENCE = [
+    (GOOD.replace(APPID, "wx1111111111111111"), {}, (), "wx1111111111111111"),  # file
+    (GOOD.replace(APPID, "wx1111111111111111"), {"WECHAT_APPID": APPID}, (), APPID),  # env > file
+    (
+        GOOD,
+        {"WECHAT_APPID": "wx2222222222222222"},
+        ("--appid", "wx3333333333333333"),
+        "wx3333333333333333",
+    ),
+]
+
+
+@pytest.mark.parametrize(("config", "environ", "args", "appid"), PRECEDENCE)
+def test_flag_then_environment_then_file(
+    cli: CLI,
+    fake: FakeWeChat,
+    no_env: pytest.MonkeyPatch,
+    config: str,
+    environ: dict[str, str],
+    args: tuple[str, ...],
+    appid: str,
+) -> None:
+    write_config(config)
+    for name, value in environ.items():
+        no_env.setenv(name, value)
+    cli.main(*args)
+    assert fake.requests[0].query["appid"] == appid
+
+
+def test_environment_secret_wins_over_the_file(
+    cli: CLI, fake: FakeWeChat, env: pytest.MonkeyPatch
+) -> None:
+    write_config(GOOD.replace(SECRET, "file-secret"))
+    assert cli.main().code == 0
+    assert fake.requests[0].query["secret"] == SECRET
+
+
+# (config.ini content or None, environment changes, args) -> exact error message
+BAD_CONFIGS = [
+    (
+        None,
+        {"WECHAT_APPID": None},
+        (),
+        "no appid: set WECHAT_APPID, or appid in [wechat] of config.ini",
+    ),
+    (
+        None,
+        {"WECHAT_APPSECRET": None},
+        (),
+        "no appsecret: set WECHAT_APPSECRET, or appsecret in [wechat] of config.ini",
+    ),
+    (None, {}, ("--config", "missing.ini"), "missing.ini: no such file"),
+    ("[other]\nappid = x\n", {}, (), "config.ini: no [wechat] section"),
+    ("appid = x\n", {}, (), "config.ini: line 1: a [wechat] header must come first"),
+    ("[wechat]\nappid = a\nappid = b\n", {}, (), "config.ini: line 3: key 'appid' given twice"),
+    ("[wechat]\n[wechat]\n", {}, (), "config.ini: line 2: section [wechat] given twice"),
+    ("[wechat]\nno equals sign here\n", {}, (), "config.ini: line 2 is not 'key = value'"),
+    (b"[wechat]\nappid = \xff\n", {}, (), "config.ini: not UTF-8 text"),
+    ("[wechat]\nappid =\n", {"WECHAT_APPID": None}, (), "config.ini: appid: empty value"),
+    (
+        f'[wechat]\nappsecret = "{SECRET}"\n',
+        {"WECHAT_APPSECRET": None},
+        (),
+        "config.ini: appsecret: remove the quotes around the value",
+    ),
+    (
+        f"[wechat]\nappsecret = '{SECRET}'\n",
+        {"WECHAT_APPSECRET": None},
+        (),
+        "config.ini: appsecret: remove the quotes around the value",
+    ),
+    (
+        f"[wechat]\nappsecret = {SECRET} ; mine\n",
+        {"WECHAT_APPSECRET": None},
+        (),
+        "config.ini: appsecret: contains whitespace or a control character",
+    ),
+    (
+        None,
+        {"WECHAT_APPID": "wx0123 456789abcdef"},
+        (),
+        "WECHAT_APPID: contains whitespace or a control character",
+    ),
+    (
+        None,
+        {"WECHAT_APPSECRET": SECRET + "\x1b"},
+        (),
+        "WECHAT_APPSECRET: contains whitespace or a control character",
+    ),
+    (None, {"WECHAT_APPSECRET": ""}, (), "WECHAT_APPSECRET: empty value"),
+    (None, {}, ("--appid", ""), "--appid: empty value"),
+    ("[wechat]\ntimeout = ten\n", {}, (), "config.ini: timeout: 'ten' is not a number of seconds"),
+    (None, {}, ("--timeout", "abc"), "--timeout: 'abc' is not a number of seconds"),
+    (None, {}, ("--timeout", "0"), "--timeout: '0' must be a positive number of seconds"),
+    (None, {}, ("--timeout", "-1"), "--timeout: '-1' must be a positive number of seconds"),
+    (None, {}, ("--timeout", "nan"), "--timeout: 'nan' must be a positive number of seconds"),
+    (None, {}, ("--timeout", "inf"), "--timeout: 'inf' must be a positive number of seconds"),
+    (None, {}, ("--cacert", "nowhere.pem"), "--cacert: CA bundle 'nowhere.pem' not found"),
+    (
+        "[wechat]\napi_base = https://127.0.0.1:1\nca_bundle = nowhere.pem\n",
+        {},
+        (),
+        "config.ini: ca_bundle: CA bundle 'nowhere.pem' not found",
+    ),
+    (
+        "[wechat]\napi_base = http://api.weixin.qq.com\n",
+        {},
+        (),
+        "config.ini: api_base: 'http://api.weixin.qq.com' is not an https:// URL; refusing",
+    ),
+    (None, {}, ("--timeout",), "argument --timeout: expected one argument (see --help)"),
+    (None, {}, ("--bogus", "value"), "unrecognized arguments: --bogus (see --help)"),
+    (None, {}, ("stray",), "unrecognized arguments: (values) (see --help)"),
+    (
+        None,
+        {},
+        ("--appsecret", SECRET),
+        "the AppSecret has no option: set WECHAT_APPSECRET or config.ini",
+    ),
+    (
+        None,
+        {},
+        (f"--secret={SECRET}",),
+        "the AppSecret has no option: set WECHAT_APPSECRET or config.ini",
+    ),
+]
+
+
+@pytest.mark.parametrize(("config", "changes", "args", "message"), BAD_CONFIGS)
+def test_bad_configuration_exit_2_before_connecting(
+    cli: CLI,
+    fake: FakeWeChat,
+    env: pytest.MonkeyPatch,
+    config: str | bytes | None,
+    changes: dict[str, str | None],
+    args: tuple[str, ...],
+    message: str,
+) -> None:
+    if config is not None:
+        write_config(config)
+    for name, value in changes.items():
+        if value is None:
+            env.delenv(name)
+        else:
+            env.setenv(name, value)
+    # Flags under test come after the fixture's --api-base and --cacert, so they win;
+    # settings under test in the file need those two flags left out.
+    in_file = isinstance(config, str) and ("api_base" in config or "ca_bundle" in config)
+    result = cli.main(*args, base=not in_file)
+    assert result == Result(2, "", f"error: {message}\n")
+    assert fake.requests == []
+
+
+def test_usage_error_as_json(cli: CLI) -> None:
+    result = cli.run("--json", "--timeout", "abc")
+    assert result == Result(
+        2,
+        '{"error": "--timeout: \'abc\' is not a number of seconds"}\n',
+        "error: --timeout: 'abc' is not a number of seconds\n",
+    )
+
+
+def test_config_that_is_a_folder(cli: CLI) -> None:
+    Path("conf.ini").mkdir()
+    result = cli.main("--config", "conf.ini")
+    assert result == Result(2, "", "error: conf.ini: cannot read: Is a directory\n")
+
+
+def test_unknown_key_is_a_warning_naming_file_and_key(cli: CLI, no_env: object) -> None:
+    write_config(GOOD + "appsecert = typo\n")
+    assert cli.main() == Result(
+        0,
+        "fake_token_1\n",
+        "warning: config.ini: unknown key 'appsecert' in [wechat] ignored; "
+        "known keys: appid, appsecret, api_base, ca_bundle, timeout\n",
+    )
+
+
+def test_appid_of_unusual_shape_is_a_warning_not_a_refusal(cli: CLI, fake: FakeWeChat) -> None:
+    result = cli.main("--appid", "not-an-appid")
+    assert result.err.splitlines()[0] == (
+        "warning: --appid: 'not-an-appid' does not look like an AppID (wx + 16 hex)"
+    )
+    assert result.code == 1  # it was sent; the fake answered 40013
+    assert fake.requests[0].query["appid"] == "not-an-appid"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+@pytest.mark.parametrize(
+    ("content", "mode", "warned"),
+    [
+        (GOOD, 0o644, True),  # secret, readable by all
+        (GOOD, 0o640, True),  # secret, readable by the group
+        (GOOD, 0o600, False),
+        (f"[wechat]\nappid = {APPID}\n", 0o644, False),  # no secret in it
+    ],
+)
+def test_config_holding_the_secret_readable_by_others_is_a_warning(
+    cli: CLI, env: object, content: str, mode: int, warned: bool
+) -> None:
+    write_config(content, mode=mode)
+    result = cli.main()
+    warning = (
+        "warning: config.ini holds the AppSecret and other users can read it: "
+        "chmod 600 config.ini\n"
+    )
+    assert result == Result(0, "fake_token_1\n", warning if warned else "")
+
+
+def test_help_lists_the_contract_options(cli: CLI) -> None:
+    result = cli.run("--help")
+    assert result.code == 0
+    for option in (
+        "--config",
+        "--appid",
+        "--api-base",
+        "--cacert",
+        "--timeout",
+        "--json",
+        "--verbose",
+    ):
+        assert option in result.out
+    assert "--appsecret" not in result.out

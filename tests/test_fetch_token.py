@@ -1,0 +1,348 @@
+"""The happy path, WeChat's errors, bad answers, and the transport: through the real tool."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+import fetch_token
+from fetch_token import AccessToken, get_access_token
+
+from conftest import CLI, SCRIPT, Result
+from fake_wechat import APPID, ERRMSG, SECRET, WHITELIST_IP, FakeWeChat
+
+
+def test_prints_the_token_alone(cli: CLI, fake: FakeWeChat) -> None:
+    assert cli.run() == Result(0, "fake_token_1\n", "")
+    # One GET, with the three parameters of the PHP URL, URL-encoded.
+    assert [(r.method, r.path, r.query) for r in fake.requests] == [
+        (
+            "GET",
+            "/cgi-bin/token",
+            {"grant_type": "client_credential", "appid": APPID, "secret": SECRET},
+        )
+    ]
+    assert "secret=Sup3r%2BSecret%2F%26%25%3D9f2c" in fake.requests[0].raw_query
+
+
+def test_main_in_process_returns_the_exit_code(cli: CLI) -> None:
+    assert cli.main() == Result(0, "fake_token_1\n", "")
+
+
+def test_json_success_is_one_object(cli: CLI, fake: FakeWeChat) -> None:
+    fake.expires_in = 300  # passed through, not assumed to be 7200
+    before = int(time.time())
+    result = cli.main("--json")
+    after = int(time.time())
+    assert (result.code, result.err) == (0, "")
+    assert result.out.count("\n") == 1
+    answer = json.loads(result.out)
+    assert list(answer) == ["access_token", "expires_in", "expires_at"]
+    assert answer["access_token"] == "fake_token_1"
+    assert answer["expires_in"] == 300
+    assert before + 300 <= answer["expires_at"] <= after + 300
+
+
+def test_verbose_shows_url_masked_status_address_and_timings(cli: CLI, fake: FakeWeChat) -> None:
+    result = cli.main("-v")
+    port = fake.base_url.rsplit(":", 1)[1]
+    assert (result.code, result.out) == (0, "fake_token_1\n")
+    lines = result.err.splitlines()
+    query = f"grant_type=client_credential&appid={APPID}&secret=***"
+    assert lines[:3] == [
+        f"* GET {fake.base_url}/cgi-bin/token?{query}",
+        f"* CA bundle: {cli.ca_file}",
+        f"* HTTP 200 from 127.0.0.1:{port}",
+    ]
+    ms = r"\d+\.\d ms"
+    assert re.fullmatch(
+        f"\\* time since start: DNS {ms}, connect {ms}, TLS handshake {ms}, "
+        f"first byte {ms}, total {ms}",
+        lines[3],
+    )
+    assert len(lines) == 4
+
+
+def test_quiet_without_verbose(cli: CLI) -> None:
+    assert cli.main().err == ""
+
+
+# errcode -> a phrase its hint must contain (the console page, the IP WeChat saw, ...)
+WECHAT_ERRORS = [
+    (-1, "wait a few seconds"),
+    (40001, "another program fetched a newer token"),
+    (40013, "check the AppID in 公众号后台 → 设置与开发 → 基本配置"),
+    (40125, "check or reset the AppSecret in 公众号后台 → 设置与开发 → 基本配置"),
+    (40164, f"add {WHITELIST_IP} to the IP whitelist (IP白名单)"),
+    (45009, "daily quota"),
+    (61004, "this machine's public IP to the IP whitelist"),  # errmsg has no "invalid ip"
+    (99999, "全局返回码"),  # unknown errcode: where to look it up
+]
+
+
+@pytest.mark.parametrize(("errcode", "phrase"), WECHAT_ERRORS)
+def test_wechat_error_exit_1_with_errcode_and_hint(
+    cli: CLI, fake: FakeWeChat, errcode: int, phrase: str
+) -> None:
+    fake.behaviour = errcode
+    result = cli.main()
+    assert (result.code, result.out) == (1, "")
+    error, hint = result.err.splitlines()
+    assert error == f"error: errcode {errcode}: {ERRMSG.get(errcode, '')}"
+    assert hint.startswith("hint: ")
+    assert phrase in hint
+
+
+def test_wechat_error_as_json(cli: CLI, fake: FakeWeChat) -> None:
+    fake.behaviour = 40164
+    result = cli.run("--json")
+    assert result.code == 1
+    assert json.loads(result.out) == {
+        "errcode": 40164,
+        "errmsg": ERRMSG[40164],
+        "hint": fetch_token.hint_for(40164, ERRMSG[40164]),
+    }
+    assert result.err.startswith("error: errcode 40164: ")
+
+
+def test_wrong_secret_is_40125_from_the_fake(cli: CLI, env: pytest.MonkeyPatch) -> None:
+    env.setenv("WECHAT_APPSECRET", "another-secret")
+    result = cli.main()
+    assert result.code == 1
+    assert result.err.startswith("error: errcode 40125: invalid appsecret\n")
+
+
+def test_errcode_zero_with_a_token_is_success(cli: CLI, fake: FakeWeChat) -> None:
+    fake.behaviour = b'{"errcode":0,"errmsg":"ok","access_token":"tok","expires_in":7200}'
+    assert cli.main() == Result(0, "tok\n", "")
+
+
+EXCERPT_1000 = "'" + "x" * 80 + "...'"
+
+# what the server sends -> the exact error (exit 3)
+BAD_ANSWERS = [
+    ("html", "response is not JSON: '<html><body>Welcome to Hotel WiFi</body></html>'"),
+    ("502", "HTTP 502 instead of 200: '<html>502 Bad Gateway</html>'"),
+    ("redirect", "HTTP 302 instead of 200: (empty body)"),  # not followed
+    ("huge", "response larger than 64 KiB from 127.0.0.1: refused"),
+    ("huge-chunked", "response larger than 64 KiB from 127.0.0.1: refused"),  # no length
+    ("truncated", "the answer from 127.0.0.1 was cut off: end of response with 80 bytes missing"),
+    ("empty", "empty response (HTTP 200 with no body)"),
+    (b"  \n", "empty response (HTTP 200 with no body)"),
+    (b"x" * 1000, f"response is not JSON: {EXCERPT_1000}"),  # a short excerpt only
+    (b'{"access_token": "tok", "expires_in": 72', "response is not JSON: "),  # cut JSON
+    (b"[" * 60_000, "response is not JSON: "),  # nesting deep enough for RecursionError
+    (b"\xff\xfe\xfa not utf-8", "response is not JSON: "),
+    (b"[1, 2]", "response is not a JSON object: '[1, 2]'"),
+    (b'{"expires_in": 7200}', "no usable access_token in the response: "),
+    (b'{"access_token": "", "expires_in": 7200}', "no usable access_token in the response: "),
+    (b'{"access_token": 42, "expires_in": 7200}', "no usable access_token in the response: "),
+    (b'{"access_token": "a b", "expires_in": 7200}', "no usable access_token in the response: "),
+    (b'{"access_token": "t\\u001b[2J", "expires_in": 7200}', "no usable access_token in "),
+    (b'{"access_token": "tok"}', "no usable expires_in in the response: "),
+    (b'{"access_token": "tok", "expires_in": "7200"}', "no usable expires_in in the response: "),
+    (b'{"access_token": "tok", "expires_in": true}', "no usable expires_in in the response: "),
+    (b'{"access_token": "tok", "expires_in": 0}', "no usable expires_in in the response: "),
+    (b'{"access_token": "tok", "expires_in": 7200.5}', "no usable expires_in in the response: "),
+    (b'{"errcode": "40013", "errmsg": "x"}', "malformed error answer: "),
+    (b'{"errcode": 40013, "errmsg": 5}', "malformed error answer: "),
+]
+
+
+@pytest.mark.parametrize(("behaviour", "message"), BAD_ANSWERS)
+def test_bad_answer_exit_3_with_a_short_excerpt(
+    cli: CLI, fake: FakeWeChat, behaviour: str | bytes, message: str
+) -> None:
+    fake.behaviour = behaviour
+    result = cli.main()
+    assert (result.code, result.out) == (3, "")
+    assert result.err.startswith(f"error: {message}")
+    assert result.err.count("\n") == 1
+    assert len(result.err) < 200
+    assert len(fake.requests) == 1  # a redirect is not followed
+
+
+def test_bad_answer_as_json(cli: CLI, fake: FakeWeChat) -> None:
+    fake.behaviour = "502"
+    result = cli.run("--json")
+    assert result.code == 3
+    assert json.loads(result.out) == {
+        "error": "HTTP 502 instead of 200: '<html>502 Bad Gateway</html>'"
+    }
+
+
+def test_server_that_never_answers_is_bounded_by_timeout(cli: CLI, fake: FakeWeChat) -> None:
+    fake.behaviour = "hang"
+    start = time.monotonic()
+    result = cli.main("--timeout", "0.5")
+    elapsed = time.monotonic() - start
+    assert (result.code, result.out) == (3, "")
+    assert result.err.startswith(
+        "error: no answer from 127.0.0.1 within 0.5 s: Operation timed out"
+    )
+    assert 0.5 <= elapsed < 2.5
+
+
+@pytest.fixture
+def stalled_port() -> Iterator[int]:
+    """A port whose listen queue is full: a connection attempt gets no answer at all."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    fillers = [socket.socket() for _ in range(3)]
+    for filler in fillers:
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.1", port))
+    time.sleep(0.1)
+    yield port
+    for sock in [server, *fillers]:
+        sock.close()
+
+
+def test_connect_has_its_own_shorter_timeout(
+    cli: CLI, monkeypatch: pytest.MonkeyPatch, stalled_port: int
+) -> None:
+    monkeypatch.setattr(fetch_token, "CONNECT_TIMEOUT", 0.3)
+    start = time.monotonic()
+    result = cli.main("--api-base", f"https://127.0.0.1:{stalled_port}", "--timeout", "5")
+    assert result.code == 3
+    assert result.err.startswith("error: no answer from 127.0.0.1 within 5 s: Connection timed out")
+    assert time.monotonic() - start < 2
+
+
+def test_connection_refused_exit_3(cli: CLI) -> None:
+    with socket.socket() as sock:  # a port that was free a moment ago
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = cli.main("--api-base", f"https://127.0.0.1:{port}")
+    assert (result.code, result.out) == (3, "")
+    assert result.err.startswith("error: request to 127.0.0.1 failed: Failed to connect")
+    assert result.err.endswith("(curl error 7)\n")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="sends SIGINT")
+def test_ctrl_c_stops_a_hanging_request_at_once(cli: CLI, fake: FakeWeChat) -> None:
+    fake.behaviour = "hang"
+    with cli.popen("--timeout", "30") as proc:
+        _wait_for(lambda: len(fake.requests) == 1)
+        start = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    assert time.monotonic() - start < 1.5  # not the 30 s timeout
+    assert (proc.returncode, out, err) == (130, "", "error: interrupted\n")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="sends SIGINT")
+def test_ctrl_c_in_process_returns_130(cli: CLI, fake: FakeWeChat) -> None:
+    fake.behaviour = "hang"
+
+    def interrupt() -> None:
+        _wait_for(lambda: len(fake.requests) == 1)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt).start()
+    start = time.monotonic()
+    assert cli.main("--timeout", "30", "--json") == Result(
+        130, '{"error": "interrupted"}\n', "error: interrupted\n"
+    )
+    assert time.monotonic() - start < 5
+
+
+def _wait_for(condition: object, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.02)
+
+
+def test_runs_where_fcntl_does_not_exist(cli: CLI) -> None:
+    """Windows has no fcntl: importing and running must not need it."""
+    code = (
+        "import runpy, sys; sys.modules['fcntl'] = None; "
+        f"sys.argv = ['fetch_token.py', *{cli.argv((), True)!r}]; "
+        f"runpy.run_path({SCRIPT!r}, run_name='__main__')"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "fake_token_1\n", "")
+
+
+def test_broken_pipe_on_stdout_is_not_a_traceback(cli: CLI) -> None:
+    with cli.popen() as proc:
+        assert proc.stdout is not None
+        proc.stdout.close()  # like `python fetch_token.py | true`
+        err = proc.stderr.read() if proc.stderr else ""
+        proc.wait(timeout=30)
+    assert (proc.returncode, err) == (141, "")  # 128 + SIGPIPE, like `yes | head`
+
+
+# --- the importable API ------------------------------------------------------------
+
+
+def test_get_access_token_returns_token_and_lifetime(fake: FakeWeChat, ca_file: str) -> None:
+    token, expires_in = get_access_token(APPID, SECRET, api_base=fake.base_url, cacert=ca_file)
+    assert (token, expires_in) == ("fake_token_1", 7200)
+    assert get_access_token(APPID, SECRET, api_base=fake.base_url, cacert=ca_file) == AccessToken(
+        access_token="fake_token_2", expires_in=7200
+    )
+
+
+def test_get_access_token_raises_wechat_error_with_fields(fake: FakeWeChat, ca_file: str) -> None:
+    fake.behaviour = 40013
+    with pytest.raises(fetch_token.WeChatAPIError) as caught:
+        get_access_token(APPID, SECRET, api_base=fake.base_url, cacert=ca_file)
+    assert (caught.value.errcode, caught.value.errmsg) == (40013, "invalid appid")
+    assert str(caught.value) == "errcode 40013: invalid appid"
+    assert caught.value.hint == fetch_token.HINTS[40013]
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "error_class"),
+    [("502", fetch_token.ResponseError), ("hang", fetch_token.TransportError)],
+)
+def test_get_access_token_raises_transport_errors(
+    fake: FakeWeChat, ca_file: str, behaviour: str, error_class: type[Exception]
+) -> None:
+    fake.behaviour = behaviour
+    with pytest.raises(error_class):
+        get_access_token(APPID, SECRET, api_base=fake.base_url, cacert=ca_file, timeout=0.3)
+
+
+def test_get_access_token_masks_the_secret_in_errors_and_log(
+    fake: FakeWeChat, ca_file: str
+) -> None:
+    fake.behaviour = "echo-secret"
+    lines: list[str] = []
+    with pytest.raises(fetch_token.WeChatAPIError) as caught:
+        get_access_token(APPID, SECRET, api_base=fake.base_url, cacert=ca_file, log=lines.append)
+    assert caught.value.errmsg == "invalid appsecret *** (raw query: secret=***)"
+    assert str(caught.value) == "errcode 40125: invalid appsecret *** (raw query: secret=***)"
+    assert lines[0].endswith("&secret=***")
+    assert SECRET not in repr(lines)
+
+
+def test_only_https_is_spoken_even_when_a_caller_skips_the_checks(fake: FakeWeChat) -> None:
+    """The command line refuses http:// early; libcurl itself refuses it too."""
+    http_base = fake.base_url.replace("https://", "http://")
+    with pytest.raises(fetch_token.TransportError, match=r"curl error 1\)$"):
+        get_access_token(APPID, SECRET, api_base=http_base)
+    assert fake.requests == []
+
+
+def test_all_names_the_public_api() -> None:
+    assert set(fetch_token.__all__) <= set(dir(fetch_token))
+    assert {"get_access_token", "WeChatAPIError", "TransportError", "main"} <= set(
+        fetch_token.__all__
+    )
+    assert issubclass(fetch_token.TLSError, fetch_token.TransportError)
+    assert issubclass(fetch_token.ResponseError, fetch_token.TransportError)

@@ -1,0 +1,104 @@
+"""Verification stays on: every bad certificate is refused before the request is sent."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Iterator
+
+import certifi
+import pytest
+import trustme
+
+from conftest import CLI
+from fake_wechat import FakeWeChat
+
+PAST = datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def bad_servers(ca: trustme.CA) -> Iterator[dict[str, FakeWeChat]]:
+    """Fakes whose certificates must each be refused by a client that trusts `ca`."""
+    certs = {
+        "untrusted": trustme.CA().issue_cert("127.0.0.1"),  # from a CA nobody trusts
+        "wrong host": ca.issue_cert("example.org"),  # trusted CA, another name
+        "expired": ca.issue_cert("127.0.0.1", not_before=PAST, not_after=PAST),
+    }
+    servers = {name: FakeWeChat(cert).start() for name, cert in certs.items()}
+    yield servers
+    for server in servers.values():
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("untrusted", "TLS: the certificate of 127.0.0.1 is not from a CA in {ca} (untrusted CA)"),
+        ("wrong host", "TLS: the certificate is not for 127.0.0.1 (wrong hostname)"),
+        ("expired", "TLS: the certificate of 127.0.0.1 has expired"),
+    ],
+)
+def test_bad_certificate_refused_and_nothing_sent(
+    cli: CLI, bad_servers: dict[str, FakeWeChat], name: str, message: str
+) -> None:
+    server = bad_servers[name]
+    result = cli.main("--api-base", server.base_url, "--cacert", cli.ca_file, base=False)
+    expected = message.format(ca=cli.ca_file) + "; nothing was sent"
+    assert (result.code, result.out, result.err) == (3, "", f"error: {expected}\n")
+    assert server.requests == []  # the secret never left this process
+
+
+def test_tls_refusal_as_json_through_the_real_command(
+    cli: CLI, bad_servers: dict[str, FakeWeChat]
+) -> None:
+    server = bad_servers["expired"]
+    result = cli.run("--json", "--api-base", server.base_url, "--cacert", cli.ca_file, base=False)
+    assert result.code == 3
+    assert json.loads(result.out) == {
+        "error": "TLS: the certificate of 127.0.0.1 has expired; nothing was sent"
+    }
+
+
+def test_certifi_is_the_default_ca_bundle(cli: CLI, fake: FakeWeChat) -> None:
+    """Without --cacert, certifi's public CAs decide: they do not vouch for the fake."""
+    result = cli.main("--api-base", fake.base_url, base=False)
+    assert result.code == 3
+    assert result.err == (
+        f"error: TLS: the certificate of 127.0.0.1 is not from a CA in {certifi.where()} "
+        "(untrusted CA); nothing was sent\n"
+    )
+    assert fake.requests == []
+
+
+def test_certificate_for_localhost_works_by_name(cli: CLI, fake: FakeWeChat) -> None:
+    """The fake's certificate names localhost too: host verification matches names."""
+    base = fake.base_url.replace("127.0.0.1", "localhost")
+    assert cli.main("--api-base", base).code == 0
+
+
+@pytest.mark.parametrize(
+    "base",
+    [
+        "http://127.0.0.1:{port}",  # plain http would send the secret in clear
+        "ftp://127.0.0.1:{port}",
+        "127.0.0.1:{port}",
+        "https://",
+        "https://127.0.0.1:{port}/?x=1",
+    ],
+)
+def test_anything_but_an_https_url_is_refused_before_connecting(
+    cli: CLI, fake: FakeWeChat, base: str
+) -> None:
+    base = base.format(port=fake.base_url.rsplit(":", 1)[1])
+    result = cli.main("--api-base", base, "--cacert", cli.ca_file, base=False)
+    assert (result.code, result.out) == (2, "")
+    assert result.err == f"error: --api-base: {base!r} is not an https:// URL; refusing\n"
+    assert fake.requests == []
+
+
+def test_ca_bundle_that_is_not_pem_is_a_configuration_error(cli: CLI, tmp_path: object) -> None:
+    with open("not-a-ca.pem", "w") as file:
+        file.write("hello\n")
+    result = cli.main("--cacert", "not-a-ca.pem")
+    assert (result.code, result.out) == (2, "")
+    assert result.err.startswith("error: cannot use CA bundle not-a-ca.pem: ")
