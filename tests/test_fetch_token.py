@@ -103,9 +103,10 @@ def test_wechat_error_exit_1_with_errcode_and_hint(
     assert phrase in hint
 
 
-def test_wechat_error_as_json(cli: CLI, fake: FakeWeChat) -> None:
+@pytest.mark.parametrize("how", ["main", "run"])
+def test_wechat_error_as_json(cli: CLI, fake: FakeWeChat, how: str) -> None:
     fake.behaviour = 40164
-    result = cli.run("--json")
+    result = getattr(cli, how)("--json")
     assert result.code == 1
     assert json.loads(result.out) == {
         "errcode": 40164,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
+import socket
+import threading
 from collections.abc import Iterator
 
 import certifi
@@ -14,6 +17,7 @@ from conftest import CLI
 from fake_wechat import FakeWeChat
 
 PAST = datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc)
+FUTURE = datetime.datetime(2099, 1, 1, tzinfo=datetime.timezone.utc)
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +27,7 @@ def bad_servers(ca: trustme.CA) -> Iterator[dict[str, FakeWeChat]]:
         "untrusted": trustme.CA().issue_cert("127.0.0.1"),  # from a CA nobody trusts
         "wrong host": ca.issue_cert("example.org"),  # trusted CA, another name
         "expired": ca.issue_cert("127.0.0.1", not_before=PAST, not_after=PAST),
+        "not yet valid": ca.issue_cert("127.0.0.1", not_before=FUTURE, not_after=FUTURE),
     }
     servers = {name: FakeWeChat(cert).start() for name, cert in certs.items()}
     yield servers
@@ -36,6 +41,10 @@ def bad_servers(ca: trustme.CA) -> Iterator[dict[str, FakeWeChat]]:
         ("untrusted", "TLS: the certificate of 127.0.0.1 is not from a CA in {ca} (untrusted CA)"),
         ("wrong host", "TLS: the certificate is not for 127.0.0.1 (wrong hostname)"),
         ("expired", "TLS: the certificate of 127.0.0.1 has expired"),
+        (
+            "not yet valid",
+            "TLS: the certificate of 127.0.0.1 is not valid yet (check this machine's clock)",
+        ),
     ],
 )
 def test_bad_certificate_refused_and_nothing_sent(
@@ -102,3 +111,29 @@ def test_ca_bundle_that_is_not_pem_is_a_configuration_error(cli: CLI, tmp_path: 
     result = cli.main("--cacert", "not-a-ca.pem")
     assert (result.code, result.out) == (2, "")
     assert result.err.startswith("error: cannot use CA bundle not-a-ca.pem: ")
+
+
+@pytest.fixture
+def plain_http_port() -> Iterator[int]:
+    """A server that answers in plain HTTP where TLS is expected (a wrong port, say)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    server.settimeout(10)
+
+    def answer_once() -> None:
+        with contextlib.suppress(OSError), server.accept()[0] as conn:
+            conn.recv(1024)
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+    thread = threading.Thread(target=answer_once)
+    thread.start()
+    yield server.getsockname()[1]
+    thread.join(10)
+    server.close()
+
+
+def test_no_tls_at_all_is_a_tls_failure(cli: CLI, plain_http_port: int) -> None:
+    result = cli.main("--api-base", f"https://127.0.0.1:{plain_http_port}")
+    assert (result.code, result.out) == (3, "")
+    assert result.err.startswith("error: TLS handshake with 127.0.0.1 failed: ")
