@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import io
 import json
 import os
 import re
@@ -52,6 +53,7 @@ __all__ = [
 API_BASE = "https://api.weixin.qq.com"
 TOKEN_PATH = "/cgi-bin/token"  # noqa: S105 (a path, not a password)
 DEFAULT_TIMEOUT = 10.0  # seconds for the whole request
+MAX_TIMEOUT = 3600  # seconds: bounded, whatever the configuration says
 CONNECT_TIMEOUT = 5.0  # seconds to connect; WeChat answers in milliseconds when reachable
 MAX_BODY = 64 * 1024  # a token answer is ~200 bytes; anything this big is not WeChat
 DEFAULT_CONFIG = "config.ini"
@@ -186,12 +188,12 @@ def _http_get(url: str, cacert: str, timeout: float) -> _Response:
         # path pose as api.weixin.qq.com and collect the AppSecret from the URL.
         c.setopt(pycurl.SSL_VERIFYPEER, 1)  # the certificate must chain to a trusted CA ...
         c.setopt(pycurl.SSL_VERIFYHOST, 2)  # ... and name the host we asked for
-        c.setopt(pycurl.CAINFO, cacert)  # which CAs to trust: certifi's bundle by default
+        c.setopt(pycurl.CAINFO, os.fsencode(cacert))  # trusted CAs (bytes: any path works)
         c.setopt(pycurl.SSLVERSION, pycurl.SSLVERSION_TLSv1_2)  # TLS 1.2 or newer: older is broken
         c.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTPS)  # never send the secret over plain http
         c.setopt(pycurl.FOLLOWLOCATION, 0)  # a redirect is not WeChat's answer: report it
-        c.setopt(pycurl.CONNECTTIMEOUT_MS, int(min(timeout, CONNECT_TIMEOUT) * 1000))
-        c.setopt(pycurl.TIMEOUT_MS, int(timeout * 1000))  # the whole request; never hang
+        c.setopt(pycurl.CONNECTTIMEOUT_MS, _ms(min(timeout, CONNECT_TIMEOUT)))
+        c.setopt(pycurl.TIMEOUT_MS, _ms(timeout))  # the whole request; never hang
         # libcurl keeps control until the transfer ends, so Ctrl-C would wait for the
         # timeout. A progress callback hands control back to Python several times a
         # second, and a KeyboardInterrupt raised there stops the transfer at once.
@@ -225,6 +227,11 @@ class _CappedBody:
             return 0  # taking fewer bytes than given makes libcurl abort the transfer
         self.data += chunk
         return None  # None: all of it taken
+
+
+def _ms(seconds: float) -> int:
+    """Milliseconds for libcurl, at least 1: to libcurl, 0 means no timeout at all."""
+    return max(1, round(min(seconds, MAX_TIMEOUT) * 1000))
 
 
 def _let_python_run(*_progress: int) -> None:
@@ -436,7 +443,13 @@ def load_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Setti
 
     api_base, api_origin = first("api_base", args.api_base) or (API_BASE, "")
     parts = urlsplit(api_base)
-    if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
+    if (
+        parts.scheme != "https"
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+        or not (api_base.isascii() and api_base.isprintable() and " " not in api_base)
+    ):
         raise ConfigError(f"{api_origin}: {api_base!r} is not an https:// URL; refusing")
 
     timeout = first("timeout", args.timeout)
@@ -456,8 +469,8 @@ def _credential(found: tuple[str, str] | None, key: str, path: str) -> tuple[str
     if found is None:
         raise ConfigError(f"no {key}: set {env}, or {key} in [{CONFIG_SECTION}] of {path}")
     value, origin = found
-    if re.search(r"[\s\x00-\x1f\x7f]", value):  # never echo it: it may be the secret
-        raise ConfigError(f"{origin}: contains whitespace or a control character")
+    if " " in value or not value.isprintable():  # never echo it: it may be the secret
+        raise ConfigError(f"{origin}: contains whitespace or a non-printable character")
     return found
 
 
@@ -533,8 +546,8 @@ def _seconds(value: str, origin: str) -> float:
         seconds = float(value)
     except ValueError:
         raise ConfigError(f"{origin}: {value!r} is not a number of seconds") from None
-    if not 0 < seconds < float("inf"):
-        raise ConfigError(f"{origin}: {value!r} must be a positive number of seconds")
+    if not 0 < seconds <= MAX_TIMEOUT:  # also refuses nan and inf
+        raise ConfigError(f"{origin}: {value!r} must be more than 0 and at most {MAX_TIMEOUT}")
     return seconds
 
 
@@ -623,6 +636,9 @@ class _Output:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):  # a console that cannot show 中文 or →
+            stream.reconfigure(errors="backslashreplace")  # shows escapes, not a traceback
     out = _Output("--json" in argv, os.environ.get("WECHAT_APPSECRET", ""))
     try:
         args = _parse_args(argv)

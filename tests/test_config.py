@@ -132,28 +132,41 @@ BAD_CONFIGS = [
         f"[wechat]\nappsecret = {SECRET} ; mine\n",
         {"WECHAT_APPSECRET": None},
         (),
-        "config.ini: appsecret: contains whitespace or a control character",
+        "config.ini: appsecret: contains whitespace or a non-printable character",
     ),
     (
         None,
         {"WECHAT_APPID": "wx0123 456789abcdef"},
         (),
-        "WECHAT_APPID: contains whitespace or a control character",
+        "WECHAT_APPID: contains whitespace or a non-printable character",
     ),
     (
         None,
         {"WECHAT_APPSECRET": SECRET + "\x1b"},
         (),
-        "WECHAT_APPSECRET: contains whitespace or a control character",
+        "WECHAT_APPSECRET: contains whitespace or a non-printable character",
+    ),
+    (
+        None,
+        {"WECHAT_APPID": "wx\udcff"},  # an undecodable byte in the environment
+        (),
+        "WECHAT_APPID: contains whitespace or a non-printable character",
     ),
     (None, {"WECHAT_APPSECRET": ""}, (), "WECHAT_APPSECRET: empty value"),
     (None, {}, ("--appid", ""), "--appid: empty value"),
     ("[wechat]\ntimeout = ten\n", {}, (), "config.ini: timeout: 'ten' is not a number of seconds"),
     (None, {}, ("--timeout", "abc"), "--timeout: 'abc' is not a number of seconds"),
-    (None, {}, ("--timeout", "0"), "--timeout: '0' must be a positive number of seconds"),
-    (None, {}, ("--timeout", "-1"), "--timeout: '-1' must be a positive number of seconds"),
-    (None, {}, ("--timeout", "nan"), "--timeout: 'nan' must be a positive number of seconds"),
-    (None, {}, ("--timeout", "inf"), "--timeout: 'inf' must be a positive number of seconds"),
+    (None, {}, ("--timeout", "0"), "--timeout: '0' must be more than 0 and at most 3600"),
+    (None, {}, ("--timeout", "-1"), "--timeout: '-1' must be more than 0 and at most 3600"),
+    (None, {}, ("--timeout", "nan"), "--timeout: 'nan' must be more than 0 and at most 3600"),
+    (None, {}, ("--timeout", "inf"), "--timeout: 'inf' must be more than 0 and at most 3600"),
+    (None, {}, ("--timeout", "1e20"), "--timeout: '1e20' must be more than 0 and at most 3600"),
+    (
+        None,
+        {},
+        ("--api-base", "https://例子.测试"),
+        "--api-base: 'https://例子.测试' is not an https:// URL; refusing",
+    ),
     (None, {}, ("--cacert", "nowhere.pem"), "--cacert: CA bundle 'nowhere.pem' not found"),
     (
         "[wechat]\napi_base = https://127.0.0.1:1\nca_bundle = nowhere.pem\n",
@@ -280,3 +293,11 @@ def test_help_lists_the_contract_options(cli: CLI) -> None:
     ):
         assert option in result.out
     assert "--appsecret" not in result.out
+
+
+def test_ca_bundle_in_a_folder_with_a_non_ascii_name(cli: CLI) -> None:
+    """pycurl takes only ASCII strings; many home folders are not (C:\\Users\\张三)."""
+    folder = Path("证书 文件夹")
+    folder.mkdir()
+    shutil.copy(cli.ca_file, folder / "ca.pem")
+    assert cli.main("--cacert", str(folder / "ca.pem")) == Result(0, "fake_token_1\n", "")

@@ -194,6 +194,14 @@ def test_server_that_never_answers_is_bounded_by_timeout(cli: CLI, fake: FakeWeC
     assert 0.5 <= elapsed < 2.5
 
 
+def test_a_tiny_timeout_is_still_a_timeout(cli: CLI, fake: FakeWeChat) -> None:
+    """To libcurl 0 ms means "no timeout": 0.0001 s must not round down to it."""
+    fake.behaviour = "hang"
+    start = time.monotonic()
+    assert cli.main("--timeout", "0.0001").code == 3
+    assert time.monotonic() - start < 2
+
+
 @pytest.fixture
 def stalled_port() -> Iterator[int]:
     """A port whose listen queue is full: a connection attempt gets no answer at all."""
@@ -276,6 +284,20 @@ def test_runs_where_fcntl_does_not_exist(cli: CLI) -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "fake_token_1\n", "")
+
+
+def test_console_that_cannot_show_chinese(
+    cli: CLI, fake: FakeWeChat, env: pytest.MonkeyPatch
+) -> None:
+    env.setenv("PYTHONIOENCODING", "ascii")  # like a Windows console redirected to a file
+    fake.behaviour = 40013
+    result = cli.run()
+    assert result.code == 1
+    assert result.err.splitlines()[1] == (
+        r"hint: check the AppID in \u516c\u4f17\u53f7\u540e\u53f0 \u2192 "
+        r"\u8bbe\u7f6e\u4e0e\u5f00\u53d1 \u2192 \u57fa\u672c\u914d\u7f6e "
+        r"(Settings and Development \u2192 Basic Configuration)"
+    )
 
 
 def test_broken_pipe_on_stdout_is_not_a_traceback(cli: CLI) -> None:
