@@ -16,7 +16,7 @@ or import it:
 The AppID and AppSecret come from WECHAT_APPID / WECHAT_APPSECRET or config.ini
 (see config.ini.example). Exit codes: 0 token printed, 1 WeChat answered with an
 errcode, 2 usage or configuration error, 3 network, TLS, HTTP or response failure,
-130 interrupted (Ctrl-C).
+130 interrupted (Ctrl-C), 141 stdout closed early.
 """
 
 from __future__ import annotations
@@ -286,7 +286,7 @@ def _excerpt(body: bytes, limit: int = 80) -> str:
     """The start of a body, for an error message (cleaned later, like all output)."""
     if not body:
         return "(empty body)"
-    text = body[: limit * 4].decode("utf-8", errors="replace")
+    text = body[: limit * 4].decode("utf-8", errors="replace")  # UTF-8: up to 4 bytes a char
     return repr(text[:limit] + ("..." if len(text) > limit or len(body) > limit * 4 else ""))
 
 
@@ -390,11 +390,11 @@ HINTS = {
     45011: "too many requests this minute: try again in the next minute",
     47001: "the request body is not valid JSON (a bug in the caller)",
     89501: "this IP awaits the account administrator's confirmation in WeChat",
-    89503: "this IP awaits the account administrator's confirmation in WeChat",
     89506: "the administrator refused this IP: blocked for 24 hours; ask the administrator",
     89507: "the administrator refused this IP: blocked for 1 hour; ask the administrator",
 }
 HINTS[61004] = HINTS[40164]  # the newer guide's code for the same whitelist refusal
+HINTS[89503] = HINTS[89501]
 
 
 def hint_for(errcode: int, errmsg: str) -> str:
@@ -500,7 +500,7 @@ def _read_config(path: str, must_exist: bool) -> tuple[dict[str, str], list[str]
         for key in section
         if key not in CONFIG_KEYS
     ]
-    if "appsecret" in section and os.name == "posix" and mode & 0o077:
+    if "appsecret" in section and os.name == "posix" and mode & 0o044:  # group or others
         warnings.append(f"{path} holds the AppSecret and other users can read it: chmod 600 {path}")
     return section, warnings
 
@@ -639,7 +639,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, io.TextIOWrapper):  # a console that cannot show 中文 or →
             stream.reconfigure(errors="backslashreplace")  # shows escapes, not a traceback
+    # --json is looked for before parsing, so that a usage error is JSON too.
     out = _Output("--json" in argv, os.environ.get("WECHAT_APPSECRET", ""))
+    try:
+        return _run(argv, out)
+    except BrokenPipeError:  # the reader of stdout went away (`| head -c0`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # for the final flush
+        return EXIT_BROKEN_PIPE  # quietly, as if killed by SIGPIPE
+
+
+def _run(argv: list[str], out: _Output) -> int:
     try:
         args = _parse_args(argv)
         out.verbose = args.verbose
@@ -659,16 +668,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return out.failure(error)
     except KeyboardInterrupt:
         return out.interrupted()
-    try:
-        return out.success(token)
-    except BrokenPipeError:
-        return _stdout_closed()
-
-
-def _stdout_closed() -> int:
-    """The reader went away (`| head -c0`): exit quietly, as if killed by SIGPIPE."""
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # for the final flush
-    return EXIT_BROKEN_PIPE
+    return out.success(token)
 
 
 if __name__ == "__main__":

@@ -264,6 +264,7 @@ def test_appid_of_unusual_shape_is_a_warning_not_a_refusal(cli: CLI, fake: FakeW
         (GOOD, 0o644, True),  # secret, readable by all
         (GOOD, 0o640, True),  # secret, readable by the group
         (GOOD, 0o600, False),
+        (GOOD, 0o622, False),  # writable by others is bad too, but nobody can read it
         (f"[wechat]\nappid = {APPID}\n", 0o644, False),  # no secret in it
     ],
 )

@@ -309,6 +309,19 @@ def test_broken_pipe_on_stdout_is_not_a_traceback(cli: CLI) -> None:
     assert (proc.returncode, err) == (141, "")  # 128 + SIGPIPE, like `yes | head`
 
 
+def test_broken_pipe_while_reporting_an_error_as_json(cli: CLI, fake: FakeWeChat) -> None:
+    fake.behaviour = "502"
+    with cli.popen("--json") as proc:
+        assert proc.stdout is not None
+        proc.stdout.close()
+        err = proc.stderr.read() if proc.stderr else ""
+        proc.wait(timeout=30)
+    assert (proc.returncode, err) == (
+        141,
+        "error: HTTP 502 instead of 200: '<html>502 Bad Gateway</html>'\n",
+    )
+
+
 # --- the importable API ------------------------------------------------------------
 
 
