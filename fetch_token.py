@@ -401,9 +401,11 @@ def hint_for(errcode: int, errmsg: str) -> str:
     """The hint for an errcode; for the IP whitelist, name the IP WeChat saw."""
     hint = HINTS.get(errcode, "see WeChat's global return codes (全局返回码说明)")
     if "{ip}" in hint:
-        # errmsg: "invalid ip 1.2.3.4 ipv6 ::ffff:1.2.3.4, not in whitelist"
-        match = re.search(r"invalid ip ([0-9A-Fa-f.:]+)", errmsg)
-        hint = hint.replace("{ip}", match[1] if match else "this machine's public IP")
+        # errmsg: "invalid ip 1.2.3.4 ipv6 ::ffff:1.2.3.4, not in whitelist", or any
+        # other wording that names an IPv4 address
+        match = re.search(r"invalid ip ([0-9A-Fa-f.:]+)|\b(\d{1,3}(?:\.\d{1,3}){3})\b", errmsg)
+        ip = match and (match[1] or match[2])
+        hint = hint.replace("{ip}", ip or "this machine's public IP")
     return hint
 
 

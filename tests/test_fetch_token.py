@@ -85,9 +85,20 @@ WECHAT_ERRORS = [
     (40125, "check or reset the AppSecret in 公众号后台 → 设置与开发 → 基本配置"),
     (40164, f"add {WHITELIST_IP} to the IP whitelist (IP白名单)"),
     (45009, "daily quota"),
-    (61004, "this machine's public IP to the IP whitelist"),  # errmsg has no "invalid ip"
+    (61004, f"add {WHITELIST_IP} to the IP whitelist (IP白名单)"),  # other wording
     (99999, "全局返回码"),  # unknown errcode: where to look it up
 ]
+
+
+@pytest.mark.parametrize(
+    ("errmsg", "ip"),
+    [
+        ("invalid ip 2001:db8::7 ipv6 2001:db8::7, not in whitelist", "2001:db8::7"),
+        ("ip not in whitelist", "this machine's public IP"),  # no address to name
+    ],
+)
+def test_whitelist_hint_names_the_address_wechat_saw(errmsg: str, ip: str) -> None:
+    assert fetch_token.hint_for(40164, errmsg).startswith(f"add {ip} to the IP whitelist")
 
 
 @pytest.mark.parametrize(("errcode", "phrase"), WECHAT_ERRORS)
