@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CLI, Result
+from fetch_token import CONFIG_KEYS
+
+from conftest import CLI, ROOT, Result
 from fake_wechat import APPID, SECRET, FakeWeChat
 
 GOOD = f"[wechat]\nappid = {APPID}\nappsecret = {SECRET}\n"
@@ -302,3 +304,15 @@ def test_ca_bundle_in_a_folder_with_a_non_ascii_name(cli: CLI) -> None:
     folder.mkdir()
     shutil.copy(cli.ca_file, folder / "ca.pem")
     assert cli.main("--cacert", str(folder / "ca.pem")) == Result(0, "fake_token_1\n", "")
+
+
+def test_config_example_is_valid_and_documents_every_key(cli: CLI, no_env: object) -> None:
+    example = (ROOT / "config.ini.example").read_text(encoding="utf-8")
+    for key in CONFIG_KEYS:
+        assert f"\n{key} = " in example or f"\n# {key} = " in example
+    write_config(example)  # copied as the README says: no warning, sent as written
+    result = cli.main()
+    assert (result.code, result.err.splitlines()[0]) == (
+        1,
+        "error: errcode 40125: invalid appsecret",
+    )
