@@ -230,7 +230,7 @@ class _CappedBody:
 
 
 def _ms(seconds: float) -> int:
-    """Milliseconds for libcurl, at least 1: to libcurl, 0 means no timeout at all."""
+    """Milliseconds for libcurl: at least 1 (0 means no timeout), at most MAX_TIMEOUT."""
     return max(1, round(min(seconds, MAX_TIMEOUT) * 1000))
 
 
@@ -450,7 +450,7 @@ def load_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Setti
         or not parts.hostname
         or parts.query
         or parts.fragment
-        or not (api_base.isascii() and api_base.isprintable() and " " not in api_base)
+        or not (api_base.isascii() and _one_word(api_base))
     ):
         raise ConfigError(f"{api_origin}: {api_base!r} is not an https:// URL; refusing")
 
@@ -471,9 +471,14 @@ def _credential(found: tuple[str, str] | None, key: str, path: str) -> tuple[str
     if found is None:
         raise ConfigError(f"no {key}: set {env}, or {key} in [{CONFIG_SECTION}] of {path}")
     value, origin = found
-    if " " in value or not value.isprintable():  # never echo it: it may be the secret
+    if not _one_word(value):  # never echo the value: it may be the secret
         raise ConfigError(f"{origin}: contains whitespace or a non-printable character")
     return found
+
+
+def _one_word(value: str) -> bool:
+    """No spaces, and nothing unprintable (tabs, control characters, undecodable bytes)."""
+    return " " not in value and value.isprintable()
 
 
 def _read_config(path: str, must_exist: bool) -> tuple[dict[str, str], list[str]]:

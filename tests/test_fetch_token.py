@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -279,9 +279,9 @@ def test_ctrl_c_in_process_returns_130(cli: CLI, fake: FakeWeChat) -> None:
     assert time.monotonic() - start < 5
 
 
-def _wait_for(condition: object, seconds: float = 10) -> None:
+def _wait_for(condition: Callable[[], bool], seconds: float = 10) -> None:
     deadline = time.monotonic() + seconds
-    while not condition():  # type: ignore[operator]
+    while not condition():
         assert time.monotonic() < deadline, "timed out waiting"
         time.sleep(0.02)
 
@@ -311,26 +311,24 @@ def test_console_that_cannot_show_chinese(
     )
 
 
-def test_broken_pipe_on_stdout_is_not_a_traceback(cli: CLI) -> None:
-    with cli.popen() as proc:
+@pytest.mark.parametrize(
+    ("behaviour", "args", "err"),
+    [
+        ("ok", (), ""),  # closed while printing the token
+        ("502", ("--json",), "error: HTTP 502 instead of 200: '<html>502 Bad Gateway</html>'\n"),
+    ],
+)
+def test_closed_stdout_exits_141_without_a_traceback(
+    cli: CLI, fake: FakeWeChat, behaviour: str, args: tuple[str, ...], err: str
+) -> None:
+    fake.behaviour = behaviour
+    with cli.popen(*args) as proc:
         assert proc.stdout is not None
-        proc.stdout.close()  # like `python fetch_token.py | true`
-        err = proc.stderr.read() if proc.stderr else ""
+        assert proc.stderr is not None
+        proc.stdout.close()  # like `python fetch_token.py | head -c0`
+        stderr = proc.stderr.read()
         proc.wait(timeout=30)
-    assert (proc.returncode, err) == (141, "")  # 128 + SIGPIPE, like `yes | head`
-
-
-def test_broken_pipe_while_reporting_an_error_as_json(cli: CLI, fake: FakeWeChat) -> None:
-    fake.behaviour = "502"
-    with cli.popen("--json") as proc:
-        assert proc.stdout is not None
-        proc.stdout.close()
-        err = proc.stderr.read() if proc.stderr else ""
-        proc.wait(timeout=30)
-    assert (proc.returncode, err) == (
-        141,
-        "error: HTTP 502 instead of 200: '<html>502 Bad Gateway</html>'\n",
-    )
+    assert (proc.returncode, stderr) == (141, err)  # 128 + SIGPIPE, like `yes | head`
 
 
 # --- the importable API ------------------------------------------------------------
