@@ -1,9 +1,10 @@
-"""A fake of WeChat's token endpoint: real HTTPS on 127.0.0.1, certificates from trustme.
+"""A fake of WeChat's token endpoints: real HTTPS on 127.0.0.1, certificates from trustme.
 
-The tests point fetch_token.py at it with --api-base and --cacert. It knows one account
-(APPID/SECRET), records every request it gets, and misbehaves on demand: set
-`fake.behaviour` to one of BEHAVIOURS, to an errcode (int), or to bytes to serve as a
-200 JSON body.
+The tests point fetch_token.py at it with --api-base and --cacert. It serves
+GET /cgi-bin/token and POST /cgi-bin/stable_token for one account (APPID/SECRET),
+records every request it gets, and misbehaves on demand: set `fake.behaviour` to one of
+BEHAVIOURS, to an errcode (int), or to bytes to serve as a 200 JSON body; or to a list
+of those, one per request, the last one repeated.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ ERRMSG = {
     40013: "invalid appid",
     40125: "invalid appsecret",
     40164: f"invalid ip {WHITELIST_IP} ipv6 ::ffff:{WHITELIST_IP}, not in whitelist rid: 1",
+    43002: "require POST method",
     45009: "reach max api daily quota limit",
     61004: f"access clientip {WHITELIST_IP} is not registered",
 }
@@ -38,13 +40,18 @@ BEHAVIOURS = (
     "escapes",  # errcode 40013 whose errmsg carries terminal escape sequences
     "html",  # HTTP 200 with an HTML page
     "502",  # HTTP 502 Bad Gateway
+    "503",  # HTTP 503 Service Unavailable
     "redirect",  # HTTP 302 to another path of this server
     "huge",  # 70 KiB body with Content-Length
     "huge-chunked",  # 70 KiB body in chunks, length not announced
     "truncated",  # announces 100 bytes, sends 20, closes
     "empty",  # HTTP 200, empty body
     "hang",  # reads the request and never answers
+    "slow",  # as "ok", half a second later
 )
+
+
+Behaviour = str | int | bytes
 
 
 class Request(NamedTuple):
@@ -52,16 +59,22 @@ class Request(NamedTuple):
     path: str
     query: dict[str, str]
     raw_query: str
+    body: bytes = b""
+    content_type: str = ""
+    host: str = ""  # the Host header: which name of this server the client used
 
 
 class FakeWeChat:
     """An HTTPS server on 127.0.0.1 that plays WeChat's /cgi-bin/token."""
 
     def __init__(self, cert: trustme.LeafCert) -> None:
-        self.behaviour: str | int | bytes = "ok"
+        self.behaviour: Behaviour | list[Behaviour] = "ok"
         self.expires_in = 7200
         self.requests: list[Request] = []
         self.tokens_issued = 0
+        self.connections = 0  # TCP connections accepted, TLS handshake or not
+        self.stable_token = ""  # what /cgi-bin/stable_token hands out until forced
+        self._lock = threading.Lock()  # handlers run in threads
         self._stop = threading.Event()
         self._context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         cert.configure_cert(self._context)
@@ -87,6 +100,8 @@ class FakeWeChat:
         self.expires_in = 7200
         self.requests.clear()
         self.tokens_issued = 0
+        self.connections = 0
+        self.stable_token = ""
 
     def __enter__(self) -> FakeWeChat:
         return self.start()
@@ -97,13 +112,20 @@ class FakeWeChat:
     # -- answers -------------------------------------------------------------------
 
     def answer(self, handler: _Handler, request: Request) -> None:
-        behaviour = self.behaviour
-        if request.path != "/cgi-bin/token":
+        with self._lock:
+            self.requests.append(request)
+            behaviour = self._next_behaviour()
+        endpoint = (request.method, request.path)
+        if endpoint == ("GET", "/cgi-bin/stable_token"):
+            return handler.reply_json({"errcode": 43002, "errmsg": ERRMSG[43002]})
+        if endpoint not in {("GET", "/cgi-bin/token"), ("POST", "/cgi-bin/stable_token")}:
             return handler.reply(404, b"not found", "text/plain")
         if isinstance(behaviour, bytes):
             return handler.reply(200, behaviour)
         if isinstance(behaviour, int):
             return handler.reply_json({"errcode": behaviour, "errmsg": ERRMSG.get(behaviour, "")})
+        if behaviour == "ok" and request.method == "POST":
+            return handler.reply_json(self._stable_token_answer(request))
         if behaviour == "ok":
             return handler.reply_json(self._token_answer(request.query))
         if behaviour == "echo-secret":
@@ -120,6 +142,8 @@ class FakeWeChat:
             )
         if behaviour == "502":
             return handler.reply(502, b"<html>502 Bad Gateway</html>", "text/html")
+        if behaviour == "503":
+            return handler.reply(503, b"<html>503 Service Unavailable</html>", "text/html")
         if behaviour == "redirect":
             return handler.reply(302, b"", "text/plain", location=self.base_url + "/elsewhere")
         if behaviour == "huge":
@@ -132,20 +156,52 @@ class FakeWeChat:
             return None
         if behaviour == "empty":
             return handler.reply(200, b"")
+        if behaviour == "slow":
+            self._stop.wait(0.5)
+            return handler.reply_json(self._token_answer(request.query))
         if behaviour == "hang":
             self._stop.wait(60)  # bounded, and freed by stop()
             return None
         raise ValueError(f"unknown behaviour {behaviour!r}")
 
-    def _token_answer(self, query: dict[str, str]) -> dict[str, Any]:
-        if query.get("grant_type") != "client_credential":
+    def _next_behaviour(self) -> Behaviour:
+        if not isinstance(self.behaviour, list):
+            return self.behaviour
+        return self.behaviour.pop(0) if len(self.behaviour) > 1 else self.behaviour[0]
+
+    def _token_answer(self, query: dict[str, Any]) -> dict[str, Any]:
+        """The classic endpoint: every call issues a new token."""
+        return self._refusal(query) or self._new_token()
+
+    def _stable_token_answer(self, request: Request) -> dict[str, Any]:
+        """The stable endpoint: one token for everyone, replaced only when forced."""
+        try:
+            body = json.loads(request.body)
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or request.content_type != "application/json":
+            return {"errcode": 47001, "errmsg": "data format error"}
+        refusal = self._refusal(body)
+        if refusal:
+            return refusal
+        if body.get("force_refresh") is True or not self.stable_token:
+            self.stable_token = self._new_token()["access_token"]
+        return {"access_token": self.stable_token, "expires_in": self.expires_in}
+
+    def _refusal(self, fields: dict[str, Any]) -> dict[str, Any] | None:
+        if fields.get("grant_type") != "client_credential":
             return {"errcode": 40002, "errmsg": "invalid grant_type"}
-        if query.get("appid") != APPID:
+        if fields.get("appid") != APPID:
             return {"errcode": 40013, "errmsg": ERRMSG[40013]}
-        if query.get("secret") != SECRET:
+        if fields.get("secret") != SECRET:
             return {"errcode": 40125, "errmsg": ERRMSG[40125]}
-        self.tokens_issued += 1
-        return {"access_token": f"fake_token_{self.tokens_issued}", "expires_in": self.expires_in}
+        return None
+
+    def _new_token(self) -> dict[str, Any]:
+        with self._lock:
+            self.tokens_issued += 1
+            token = f"fake_token_{self.tokens_issued}"
+        return {"access_token": token, "expires_in": self.expires_in}
 
 
 class _TLSServer(ThreadingHTTPServer):
@@ -157,6 +213,7 @@ class _TLSServer(ThreadingHTTPServer):
 
     def get_request(self) -> tuple[Any, Any]:
         sock, address = self.socket.accept()
+        self.fake.connections += 1  # one accepting thread: no lock needed
         # The handshake runs later in the handler's thread, so a client that stalls
         # or refuses our certificate cannot block the server.
         tls = self.fake._context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
@@ -176,9 +233,18 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
 
     def do_GET(self) -> None:
+        self.handle_request(b"")
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        self.handle_request(self.rfile.read(min(length, 65536)))
+
+    def handle_request(self, body: bytes) -> None:
         parts = urlsplit(self.path)
-        request = Request("GET", parts.path, dict(parse_qsl(parts.query)), parts.query)
-        self.server.fake.requests.append(request)
+        query = dict(parse_qsl(parts.query))
+        content_type = self.headers.get("Content-Type", "")
+        host = self.headers.get("Host", "")
+        request = Request(self.command, parts.path, query, parts.query, body, content_type, host)
         self.close_connection = True
         self.server.fake.answer(self, request)
 
