@@ -6,7 +6,7 @@ two bugs: TLS verification stays on, and the decoded JSON is read from the right
 variable. Run it directly:
 
     python fetch_token.py                  # prints the token alone, for TOKEN=$(...)
-    python fetch_token.py --json -v        # one JSON object, and what libcurl did
+    python fetch_token.py --json -v        # one JSON object, and what happened
 
 or import it:
 
@@ -14,7 +14,9 @@ or import it:
     token, expires_in = get_access_token(appid, secret)
 
 The AppID and AppSecret come from WECHAT_APPID / WECHAT_APPSECRET or config.ini
-(see config.ini.example). Exit codes: 0 token printed, 1 WeChat answered with an
+(see config.ini.example). The command keeps the token in a cache file and reuses it
+until it is close to expiry, because each new fetch invalidates the token that other
+programs may be using. Exit codes: 0 token printed, 1 WeChat answered with an
 errcode, 2 usage or configuration error, 3 network, TLS, HTTP or response failure,
 130 interrupted (Ctrl-C), 141 stdout closed early.
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import hashlib
 import io
 import json
 import os
@@ -51,14 +54,31 @@ __all__ = [
 ]
 
 API_BASE = "https://api.weixin.qq.com"
+BACKUP_API_BASE = "https://api2.weixin.qq.com"  # WeChat's disaster-recovery domain
+API_BASES = (API_BASE, BACKUP_API_BASE)  # tried in turn, one attempt each
 TOKEN_PATH = "/cgi-bin/token"  # noqa: S105 (a path, not a password)
-DEFAULT_TIMEOUT = 10.0  # seconds for the whole request
+STABLE_TOKEN_PATH = "/cgi-bin/stable_token"  # noqa: S105
+DEFAULT_TIMEOUT = 10.0  # seconds for each request
 MAX_TIMEOUT = 3600  # seconds: bounded, whatever the configuration says
 CONNECT_TIMEOUT = 5.0  # seconds to connect; WeChat answers in milliseconds when reachable
 MAX_BODY = 64 * 1024  # a token answer is ~200 bytes; anything this big is not WeChat
+DEFAULT_RETRIES = 2  # extra attempts, only after failures that can pass
+MAX_RETRIES = 5
+FIRST_WAIT = 0.5  # seconds before the first retry; doubled before each next one
+CACHE_MARGIN = 300  # seconds: a cached token with less left than this is not reused
+LOCK_POLL = 0.02  # seconds between looks at a cache lock held by another process
 DEFAULT_CONFIG = "config.ini"
 CONFIG_SECTION = "wechat"
-CONFIG_KEYS = ("appid", "appsecret", "api_base", "ca_bundle", "timeout")
+CONFIG_KEYS = (
+    "appid",
+    "appsecret",
+    "api_base",
+    "ca_bundle",
+    "timeout",
+    "retries",
+    "stable",
+    "cache_file",
+)
 EXIT_OK, EXIT_WECHAT, EXIT_USAGE, EXIT_TRANSPORT = 0, 1, 2, 3
 EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 130, 141  # 128 + SIGINT, 128 + SIGPIPE, as shells do
 
@@ -105,6 +125,10 @@ class WeChatAPIError(FetchTokenError):
 class TransportError(FetchTokenError):
     """No usable answer: cannot connect, timed out, connection cut, ..."""
 
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient  # a failure that can pass: worth another attempt
+
 
 class TLSError(TransportError):
     """The server's certificate failed verification: nothing was sent to it."""
@@ -127,14 +151,19 @@ def get_access_token(
     secret: str,
     *,
     api_base: str = API_BASE,
+    stable: bool = False,
+    force_refresh: bool = False,
     cacert: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     log: Callable[[str], None] | None = None,
 ) -> AccessToken:
-    """Fetch a new access_token from WeChat and return it with its lifetime.
+    """Ask WeChat for an access_token, once, and return it with its lifetime.
 
-    Each call invalidates the token that the previous call returned (WeChat keeps the
-    old one alive for about 5 more minutes), so fetch once and reuse it.
+    The classic endpoint hands out a new token on every call, and the previous one stops
+    working about 5 minutes later: fetch once and reuse it (the command line's cache
+    does that). With stable=True, the stable_token endpoint is asked instead: it gives
+    every caller the same token while that is valid, and replaces it only when
+    force_refresh=True (at most 20 times a day, 30 seconds apart).
 
     Raises WeChatAPIError (with .errcode, .errmsg and .hint) when WeChat refuses,
     TLSError when the certificate fails verification, ResponseError when the answer is
@@ -146,12 +175,15 @@ def get_access_token(
         if log is not None:
             log(clean(text, secret))
 
-    url = token_url(api_base, appid, secret)  # $url = ".../cgi-bin/token?...";
+    if stable:  # POST {"grant_type": ..., "secret": ...} to .../cgi-bin/stable_token
+        url, body = stable_token_request(api_base, appid, secret, force_refresh)
+    else:
+        url, body = token_url(api_base, appid, secret), None  # $url = ".../cgi-bin/token?...";
     cacert = cacert or _certifi_bundle()
-    note(f"GET {url}")
+    note(f"{'GET' if body is None else 'POST'} {url}")
     note(f"CA bundle: {cacert}")
     try:
-        response = _http_get(url, cacert, timeout)  # curl_init(); ... curl_exec($ch);
+        response = _http_request(url, cacert, timeout, body)  # curl_init(); ... curl_exec($ch);
         note(f"HTTP {response.status} from {response.address}")
         note("time since start: " + response.timings)
         return parse_token_response(response.status, response.body)  # json_decode(...)
@@ -166,6 +198,19 @@ def token_url(api_base: str, appid: str, secret: str) -> str:
     return f"{api_base.rstrip('/')}{TOKEN_PATH}?{query}"
 
 
+def stable_token_request(
+    api_base: str, appid: str, secret: str, force_refresh: bool = False
+) -> tuple[str, bytes]:
+    """The stable_token URL and its JSON body: this endpoint takes the secret in the body."""
+    body = {
+        "grant_type": "client_credential",
+        "appid": appid,
+        "secret": secret,
+        "force_refresh": force_refresh,  # true: replace the token now (20 a day at most)
+    }
+    return f"{api_base.rstrip('/')}{STABLE_TOKEN_PATH}", json.dumps(body).encode()
+
+
 class _Response(NamedTuple):
     status: int
     body: bytes
@@ -173,17 +218,20 @@ class _Response(NamedTuple):
     timings: str  # libcurl's own measurements, for -v
 
 
-def _http_get(url: str, cacert: str, timeout: float) -> _Response:
-    """GET `url` with pycurl, TLS verified, bounded in time and size."""
+def _http_request(url: str, cacert: str, timeout: float, body: bytes | None = None) -> _Response:
+    """GET `url` (or POST `body` as JSON) with pycurl, TLS verified, bounded in time and size."""
     # Imported here, not at the top: a caller that fails before the request (a
     # configuration error, say) should not pay the ~30 ms that loading libcurl costs.
     import pycurl
 
-    body = _CappedBody()
+    answer = _CappedBody()
     c = pycurl.Curl()  # $ch = curl_init();
     try:
         c.setopt(pycurl.URL, url)  # curl_setopt($ch, CURLOPT_URL, $url);
-        c.setopt(pycurl.WRITEFUNCTION, body.write)  # CURLOPT_RETURNTRANSFER: keep the body
+        c.setopt(pycurl.WRITEFUNCTION, answer.write)  # CURLOPT_RETURNTRANSFER: keep the body
+        if body is not None:  # stable_token: POST a JSON body instead of a GET
+            c.setopt(pycurl.POSTFIELDS, body)
+            c.setopt(pycurl.HTTPHEADER, ["Content-Type: application/json"])
         # Verification ON: the PHP example set both to FALSE, which lets anyone on the
         # path pose as api.weixin.qq.com and collect the AppSecret from the URL.
         c.setopt(pycurl.SSL_VERIFYPEER, 1)  # the certificate must chain to a trusted CA ...
@@ -203,10 +251,10 @@ def _http_get(url: str, cacert: str, timeout: float) -> _Response:
         try:
             c.perform()  # $output = curl_exec($ch);
         except pycurl.error as error:
-            raise _transport_error(c, error, url, cacert, timeout, body) from None
+            raise _transport_error(c, error, url, cacert, timeout, answer) from None
         return _Response(  # getinfo must be called before close
             status=c.getinfo(pycurl.RESPONSE_CODE),  # e.g. 200
-            body=bytes(body.data),
+            body=bytes(answer.data),
             address=f"{c.getinfo(pycurl.PRIMARY_IP)}:{c.getinfo(pycurl.PRIMARY_PORT)}",
             timings=_timings(c),
         )
@@ -254,8 +302,10 @@ def _timings(c: pycurl.Curl) -> str:
 
 def parse_token_response(status: int, body: bytes) -> AccessToken:
     """Turn WeChat's answer into an AccessToken, or raise the matching error."""
-    if status != 200:
-        raise ResponseError(f"HTTP {status} instead of 200: {_excerpt(body)}")
+    if status != 200:  # a 5xx is the server's trouble and may pass; a 4xx will not
+        raise ResponseError(
+            f"HTTP {status} instead of 200: {_excerpt(body)}", transient=500 <= status <= 599
+        )
     if not body.strip():
         raise ResponseError("empty response (HTTP 200 with no body)")
     try:
@@ -311,11 +361,22 @@ def _transport_error(
         return TLSError(f"TLS handshake with {host} failed: {message}")
     if code == pycurl.E_SSL_CACERT_BADFILE:
         return ConfigError(f"cannot use CA bundle {cacert}: {message}")
+    # The rest may pass: a retry, perhaps on the backup domain, can succeed.
     if code in (pycurl.E_PARTIAL_FILE, pycurl.E_RECV_ERROR):
-        return TransportError(f"the answer from {host} was cut off: {message}")
+        return TransportError(f"the answer from {host} was cut off: {message}", transient=True)
     if code == pycurl.E_OPERATION_TIMEDOUT:
-        return TransportError(f"no answer from {host} within {timeout:g} s: {message}")
-    return TransportError(f"request to {host} failed: {message} (curl error {code})")
+        return TransportError(
+            f"no answer from {host} within {timeout:g} s: {message}", transient=True
+        )
+    can_pass = (
+        pycurl.E_COULDNT_RESOLVE_HOST,
+        pycurl.E_COULDNT_CONNECT,
+        pycurl.E_GOT_NOTHING,  # the connection closed with no answer at all
+        pycurl.E_SEND_ERROR,
+    )
+    return TransportError(
+        f"request to {host} failed: {message} (curl error {code})", transient=code in can_pass
+    )
 
 
 def _tls_problem(c: pycurl.Curl, host: str | None, cacert: str, message: str) -> str:
@@ -338,6 +399,268 @@ def _certifi_bundle() -> str:
     import certifi  # imported only when a request is made (see _http_get)
 
     return certifi.where()
+
+
+# --- Retries and failover: only for failures that can pass ----------------------------
+
+
+def with_retries(
+    attempt: Callable[[str], AccessToken],
+    api_bases: Sequence[str],
+    retries: int = DEFAULT_RETRIES,
+    log: Callable[[str], None] = lambda _text: None,
+    sleep: Callable[[float], object] = time.sleep,
+) -> AccessToken:
+    """Return attempt(api_base), calling it at most 1 + `retries` times.
+
+    Another attempt is made only after a failure that can pass (see worth_retrying),
+    after a wait of 0.5 s, then 1 s, 2 s, ...; each attempt goes to the next base in
+    `api_bases`, wrapping around, so a dead primary domain costs one timeout, no more.
+    """
+    number = 0
+    while True:
+        api_base = api_bases[number % len(api_bases)]
+        try:
+            return attempt(api_base)
+        except FetchTokenError as error:
+            if number == retries or not worth_retrying(error):
+                raise
+            wait = retry_wait(number)
+            following = api_bases[(number + 1) % len(api_bases)]
+            log(f"attempt {number + 1} of {retries + 1} failed: {error}")
+            log(f"next attempt in {wait:g} s, via {following}")
+        sleep(wait)
+        number += 1
+
+
+def worth_retrying(error: FetchTokenError) -> bool:
+    """True for errcode -1 ("system busy"), HTTP 5xx and network failures that can pass.
+
+    Never for a TLS failure: a certificate that fails verification may be an attack,
+    and trying elsewhere would hide it. Never for other errcodes or a 4xx: asking again
+    gets the same answer and spends the daily quota.
+    """
+    if isinstance(error, WeChatAPIError):
+        return error.errcode == -1
+    return isinstance(error, TransportError) and error.transient
+
+
+def retry_wait(number: int) -> float:
+    """Seconds to wait after failed attempt `number` (0, 1, ...): 0.5, 1, 2, 4, ..."""
+    return FIRST_WAIT * 2.0**number
+
+
+def longest_wait(retries: int, timeout: float) -> float:
+    """The most time that 1 + `retries` attempts and the waits between them can take."""
+    return (retries + 1) * timeout + sum(retry_wait(number) for number in range(retries))
+
+
+# --- The cache: one token per AppID and endpoint, shared by every process -------------
+
+
+class CacheEntry(NamedTuple):
+    """What the cache file holds: the token, and what it is valid for."""
+
+    appid: str
+    endpoint: str  # TOKEN_PATH or STABLE_TOKEN_PATH
+    api_base: str  # where it came from: a token from a test server is no good elsewhere
+    secret_sha256: str  # a one-way fingerprint: a new AppSecret means a new token
+    access_token: str
+    expires_in: int  # the lifetime WeChat gave, in seconds
+    expires_at: float  # Unix time
+
+
+def reusable(entry: CacheEntry, wanted: CacheEntry, now: float) -> str:
+    """'' if the cached `entry` can stand in for `wanted` at `now`; else the reason not.
+
+    `wanted` describes the token asked for (its token and times are not looked at).
+    """
+    if (entry.appid, entry.endpoint) != (wanted.appid, wanted.endpoint):
+        return "it is for another AppID or endpoint"
+    if entry.api_base != wanted.api_base:
+        return f"it came from {entry.api_base}"
+    if entry.secret_sha256 != wanted.secret_sha256:
+        return "it was fetched with another AppSecret"
+    left = entry.expires_at - now
+    margin = min(CACHE_MARGIN, entry.expires_in / 2)  # short lifetimes keep half
+    if not margin < left <= entry.expires_in:  # also false for nan: never trust it
+        return f"it has {max(left, 0):.0f} s left, and {margin:.0f} s is the margin"
+    return ""
+
+
+def secret_fingerprint(secret: str) -> str:
+    """A one-way fingerprint of the AppSecret: enough to notice it changed, not to recover it."""
+    return hashlib.sha256(b"fetch_token cache:" + secret.encode()).hexdigest()
+
+
+def cached_access_token(
+    settings: Settings, log: Callable[[str], None], warn: Callable[[str], None]
+) -> tuple[AccessToken, bool]:
+    """The cached token while it is good, else a new one, stored for the next caller.
+
+    Returns the token (with the time it has left) and whether it came from the cache.
+    The whole "read; if stale, fetch and write" runs under a lock, so processes
+    started together make one request and print one token.
+    """
+    path = settings.cache_file
+    if path is None:  # --no-cache
+        return _fetch(settings, log), False
+    lock = _lock(path, longest_wait(settings.retries, settings.timeout) + 1, log)
+    try:
+        now = time.time()
+        wanted = _wanted(settings, now)
+        if settings.force_refresh:
+            log(f"cache: --force-refresh, not reading {path}")
+        else:
+            entry = _read_cache(path, log)
+            why_not = entry and reusable(entry, wanted, now)
+            if entry and not why_not:
+                log(f"cache: token from {path}, valid for {entry.expires_at - now:.0f} s more")
+                return AccessToken(entry.access_token, int(entry.expires_at - now)), True
+            if why_not:
+                log(f"cache: not using the token in {path}: {why_not}")
+        token = _fetch(settings, log)
+        entry = wanted._replace(
+            access_token=token.access_token,
+            expires_in=token.expires_in,
+            expires_at=now + token.expires_in,  # counted from before the request: safe side
+        )
+        try:
+            _write_cache(path, entry)
+            log(f"cache: token saved in {path}")
+        except OSError as error:  # the token is good: print it, but say what went wrong
+            warn(f"could not save the token in {path}: {error.strerror}; next run fetches again")
+        return token, False
+    finally:
+        if lock is not None:
+            os.close(lock)  # closing the lock file releases the lock
+
+
+def _wanted(settings: Settings, now: float) -> CacheEntry:
+    """The cache entry that this run's settings would write (token not known yet)."""
+    return CacheEntry(
+        appid=settings.appid,
+        endpoint=STABLE_TOKEN_PATH if settings.stable else TOKEN_PATH,
+        api_base=settings.api_bases[0],
+        secret_sha256=secret_fingerprint(settings.secret),
+        access_token="",
+        expires_in=0,
+        expires_at=now,
+    )
+
+
+def _fetch(settings: Settings, log: Callable[[str], None]) -> AccessToken:
+    """A new token from WeChat, with the retries and failover that settings allow."""
+
+    def attempt(api_base: str) -> AccessToken:
+        return get_access_token(
+            settings.appid,
+            settings.secret,
+            api_base=api_base,
+            stable=settings.stable,
+            force_refresh=settings.force_refresh,
+            cacert=settings.cacert,
+            timeout=settings.timeout,
+            log=log,
+        )
+
+    return with_retries(attempt, settings.api_bases, settings.retries, log)
+
+
+def _lock(path: str, patience: float, log: Callable[[str], None]) -> int | None:
+    """Lock the cache (on PATH.lock, created 0600); None where locking does not exist.
+
+    Waits at most `patience` seconds: as long as a healthy process needs to fetch.
+    """
+    try:
+        os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)  # 0700 if new
+        import fcntl  # POSIX only
+
+        lock = os.open(path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except ImportError:
+        log("cache: no file locking on this system (no fcntl): using the cache unlocked")
+        return None
+    except OSError as error:
+        raise ConfigError(
+            f"cannot use the cache {path}: {error.filename}: {error.strerror}; "
+            "choose another with --cache-file, or run with --no-cache"
+        ) from None
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return lock
+        except BlockingIOError:  # another process is fetching: wait for its token
+            if time.monotonic() > deadline:
+                os.close(lock)
+                raise TransportError(
+                    f"another process has held {path}.lock for {patience:g} s; is it stuck?"
+                ) from None
+            time.sleep(LOCK_POLL)
+
+
+def _read_cache(path: str, log: Callable[[str], None]) -> CacheEntry | None:
+    """The entry in the cache file; None, with a note, if there is none or it is damaged."""
+    try:
+        with open(path, "rb") as file:
+            data = json.loads(file.read(MAX_BODY))
+        entry = CacheEntry(**data)  # TypeError: missing or unknown fields
+    except FileNotFoundError:
+        log(f"cache: nothing in {path} yet")
+        return None
+    except OSError as error:
+        raise ConfigError(
+            f"cannot read the cache {path}: {error.strerror}; "
+            "choose another with --cache-file, or run with --no-cache"
+        ) from None
+    except (ValueError, RecursionError, TypeError):  # not JSON, or not our shape
+        entry = None
+    if entry is None or not _well_formed(entry):
+        log(f"cache: {path} is damaged or not a cache file; it will be replaced")
+        return None
+    return entry
+
+
+def _well_formed(entry: CacheEntry) -> bool:
+    """Each field has the type it should: the file may have been edited or cut short."""
+    return (
+        all(isinstance(text, str) for text in entry[:5])
+        and isinstance(entry.expires_in, int)
+        and isinstance(entry.expires_at, (int, float))
+        and bool(_TOKEN.fullmatch(entry.access_token))
+    )
+
+
+def _write_cache(path: str, entry: CacheEntry) -> None:
+    """Replace the cache file in one step: readers see the old entry or the new, never half."""
+    import tempfile  # only when a token is stored: a cache hit does not pay for it
+
+    folder = os.path.dirname(path) or "."
+    fd, temporary = tempfile.mkstemp(dir=folder, prefix=".fetch_token-", suffix=".tmp")  # 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            json.dump(entry._asdict(), file)
+            file.flush()
+            os.fsync(file.fileno())  # on disk before it takes the old entry's place
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def default_cache_file(appid: str, stable: bool, environ: Mapping[str, str]) -> str:
+    """The per-user cache file for this AppID and endpoint, named from the AppID alone."""
+    if sys.platform == "win32":
+        folder = environ.get("LOCALAPPDATA") or os.path.expanduser(r"~\AppData\Local")
+    elif sys.platform == "darwin":
+        folder = os.path.expanduser("~/Library/Caches")
+    else:  # XDG: $XDG_CACHE_HOME if it is an absolute path, else ~/.cache
+        folder = environ.get("XDG_CACHE_HOME", "")
+        if not os.path.isabs(folder):
+            folder = os.path.expanduser("~/.cache")
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", appid)  # safe as a file name, whatever it holds
+    endpoint = "stable_token" if stable else "token"
+    return os.path.join(folder, "fetch_token", f"{name}.{endpoint}.json")
 
 
 # --- Redaction and sanitising: every message passes through clean() -----------------
@@ -415,9 +738,13 @@ def hint_for(errcode: int, errmsg: str) -> str:
 class Settings(NamedTuple):
     appid: str
     secret: str
-    api_base: str
-    cacert: str | None
-    timeout: float
+    api_bases: tuple[str, ...]  # tried in turn: each retry moves to the next
+    cacert: str | None  # None: certifi's bundle
+    timeout: float  # seconds, for each attempt
+    retries: int
+    stable: bool  # POST /cgi-bin/stable_token instead of GET /cgi-bin/token
+    force_refresh: bool
+    cache_file: str | None  # None: --no-cache
     warnings: list[str]
 
 
@@ -443,26 +770,59 @@ def load_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Setti
     if not re.fullmatch(r"wx[0-9a-f]{16}", appid):
         warnings.append(f"{appid_origin}: {appid!r} does not look like an AppID (wx + 16 hex)")
 
-    api_base, api_origin = first("api_base", args.api_base) or (API_BASE, "")
-    parts = urlsplit(api_base)
+    if args.api_base:  # --api-base, given once or more
+        listed = [(value, "--api-base") for value in args.api_base]
+    elif "api_base" in section:  # a list: URLs separated by spaces, commas or lines
+        values = section["api_base"].replace(",", " ").split() or [""]
+        listed = [(value, f"{path}: api_base") for value in values]
+    else:
+        listed = [(value, "") for value in API_BASES]
+
+    stable = args.stable
+    if stable is None:
+        found = first("stable")
+        stable = _yes_no(*found) if found else False
+
+    if args.no_cache:
+        cache_file = None
+    elif args.cache_file is not None:
+        _check_plain(args.cache_file, "--cache-file")
+        cache_file = args.cache_file
+    elif "cache_file" in section:  # relative to the config file, like ca_bundle
+        _check_plain(section["cache_file"], f"{path}: cache_file")
+        cache_file = os.path.join(os.path.dirname(path), section["cache_file"])
+    else:
+        cache_file = default_cache_file(appid, stable, environ)
+
+    timeout = first("timeout", args.timeout)
+    retries = first("retries", args.retries)
+    return Settings(
+        appid=appid,
+        secret=secret,
+        api_bases=tuple(_api_base(value, origin) for value, origin in listed),
+        cacert=_pick_cacert(args.cacert, section.get("ca_bundle"), path),
+        timeout=_seconds(*timeout) if timeout else DEFAULT_TIMEOUT,
+        retries=_retries(*retries) if retries else DEFAULT_RETRIES,
+        stable=stable,
+        force_refresh=args.force_refresh,
+        cache_file=cache_file,
+        warnings=warnings,
+    )
+
+
+def _api_base(value: str, origin: str) -> str:
+    """An API base must be an https:// URL, plain enough to put a path after."""
+    _check_plain(value, origin)
+    parts = urlsplit(value)
     if (
         parts.scheme != "https"
         or not parts.hostname
         or parts.query
         or parts.fragment
-        or not (api_base.isascii() and _one_word(api_base))
+        or not (value.isascii() and _one_word(value))
     ):
-        raise ConfigError(f"{api_origin}: {api_base!r} is not an https:// URL; refusing")
-
-    timeout = first("timeout", args.timeout)
-    return Settings(
-        appid=appid,
-        secret=secret,
-        api_base=api_base,
-        cacert=_pick_cacert(args.cacert, section.get("ca_bundle"), path),
-        timeout=_seconds(*timeout) if timeout else DEFAULT_TIMEOUT,
-        warnings=warnings,
-    )
+        raise ConfigError(f"{origin}: {value!r} is not an https:// URL; refusing")
+    return value
 
 
 def _credential(found: tuple[str, str] | None, key: str, path: str) -> tuple[str, str]:
@@ -548,6 +908,19 @@ def _pick_cacert(flag: str | None, configured: str | None, config_path: str) -> 
     return path
 
 
+def _retries(value: str, origin: str) -> int:
+    if not (re.fullmatch(r"[0-9]+", value) and int(value) <= MAX_RETRIES):
+        raise ConfigError(f"{origin}: {value!r} must be a whole number from 0 to {MAX_RETRIES}")
+    return int(value)
+
+
+def _yes_no(value: str, origin: str) -> bool:
+    answers = configparser.ConfigParser.BOOLEAN_STATES  # yes/no, true/false, on/off, 1/0
+    if value.lower() not in answers:
+        raise ConfigError(f"{origin}: {value!r} must be yes or no")
+    return answers[value.lower()]
+
+
 def _seconds(value: str, origin: str) -> float:
     try:
         seconds = float(value)
@@ -575,9 +948,33 @@ def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument("--config", metavar="PATH", help=f"config file (default {DEFAULT_CONFIG})")
     parser.add_argument("--appid", help="the AppID (default: WECHAT_APPID, then config)")
-    parser.add_argument("--api-base", metavar="URL", help=f"API base URL (default {API_BASE})")
+    parser.add_argument(
+        "--api-base",
+        metavar="URL",
+        action="append",
+        help=f"API base URL; give it again for a backup (default {' then '.join(API_BASES)})",
+    )
     parser.add_argument("--cacert", metavar="PATH", help="CA bundle (default: certifi's)")
-    parser.add_argument("--timeout", metavar="SECONDS", help="bound for the whole request (10)")
+    parser.add_argument("--timeout", metavar="SECONDS", help="bound for each attempt (10)")
+    parser.add_argument(
+        "--retries",
+        metavar="N",
+        help=f"extra attempts after errcode -1, HTTP 5xx or a network failure "
+        f"(default {DEFAULT_RETRIES}, at most {MAX_RETRIES})",
+    )
+    parser.add_argument(
+        "--stable",
+        action=argparse.BooleanOptionalAction,
+        help="use POST /cgi-bin/stable_token: one token shared by every caller",
+    )
+    parser.add_argument(
+        "--force-refresh",
+        action="store_true",
+        help="fetch a new token even if the cached one is good",
+    )
+    cache = parser.add_mutually_exclusive_group()
+    cache.add_argument("--cache-file", metavar="PATH", help="where to keep the token")
+    cache.add_argument("--no-cache", action="store_true", help="neither read nor write a cache")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("-v", "--verbose", action="store_true", help="show what happens")
     args, unknown = parser.parse_known_args(argv)
@@ -608,7 +1005,7 @@ class _Output:
     def warn(self, text: str) -> None:
         self._stderr("warning: ", text)
 
-    def _stdout(self, obj: dict[str, str | int] | str) -> None:
+    def _stdout(self, obj: dict[str, str | int | bool] | str) -> None:
         if isinstance(obj, dict):  # clean each string before JSON escapes it
             obj = json.dumps(
                 {k: clean(v, self.secret) if isinstance(v, str) else v for k, v in obj.items()},
@@ -617,10 +1014,10 @@ class _Output:
         print(clean(obj, self.secret))
         sys.stdout.flush()  # a closed pipe shows up here, inside main(), not at exit
 
-    def success(self, token: AccessToken) -> int:
+    def success(self, token: AccessToken, cached: bool) -> int:
         if self.json_mode:
             expires_at = int(time.time()) + token.expires_in
-            self._stdout({**token._asdict(), "expires_at": expires_at})
+            self._stdout({**token._asdict(), "expires_at": expires_at, "cached": cached})
         else:
             self._stdout(token.access_token)
         return EXIT_OK
@@ -663,19 +1060,12 @@ def _run(argv: list[str], out: _Output) -> int:
         out.secret = settings.secret
         for warning in settings.warnings:
             out.warn(warning)
-        token = get_access_token(
-            settings.appid,
-            settings.secret,
-            api_base=settings.api_base,
-            cacert=settings.cacert,
-            timeout=settings.timeout,
-            log=out.note,
-        )
+        token, cached = cached_access_token(settings, out.note, out.warn)
     except FetchTokenError as error:
         return out.failure(error)
     except KeyboardInterrupt:
         return out.interrupted()
-    return out.success(token)
+    return out.success(token, cached)
 
 
 if __name__ == "__main__":

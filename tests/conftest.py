@@ -82,6 +82,9 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("WECHAT_APPID", APPID)
     monkeypatch.setenv("WECHAT_APPSECRET", SECRET)
+    # The cache goes under this test's folder, never the real home.
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)
     return monkeypatch
 

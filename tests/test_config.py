@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
 
-from fetch_token import CONFIG_KEYS
+from fetch_token import CONFIG_KEYS, _parse_args, load_settings
 
 from conftest import CLI, ROOT, Result
 from fake_wechat import APPID, SECRET, FakeWeChat
@@ -182,6 +183,21 @@ BAD_CONFIGS = [
         (),
         "config.ini: api_base: 'http://api.weixin.qq.com' is not an https:// URL; refusing",
     ),
+    ("[wechat]\napi_base =\n", {}, (), "config.ini: api_base: empty value"),
+    (
+        "[wechat]\napi_base = https://a.test, http://b.test\n",  # each one is checked
+        {},
+        (),
+        "config.ini: api_base: 'http://b.test' is not an https:// URL; refusing",
+    ),
+    (
+        "[wechat]\nretries = many\n",
+        {},
+        (),
+        "config.ini: retries: 'many' must be a whole number from 0 to 5",
+    ),
+    ("[wechat]\ncache_file =\n", {}, (), "config.ini: cache_file: empty value"),
+    (None, {}, ("--cache-file", ""), "--cache-file: empty value"),
     (None, {}, ("--timeout",), "argument --timeout: expected one argument (see --help)"),
     (None, {}, ("--bogus", "value"), "unrecognized arguments: --bogus (see --help)"),
     (None, {}, ("stray",), "unrecognized arguments: (values) (see --help)"),
@@ -217,8 +233,9 @@ def test_bad_configuration_exit_2_before_connecting(
             env.delenv(name)
         else:
             env.setenv(name, value)
-    # Flags under test come after the fixture's --api-base and --cacert, so they win;
-    # settings under test in the file need those two flags left out.
+    # Flags under test come after the fixture's --api-base and --cacert (a second
+    # --api-base is checked like the first); settings under test in the file need those
+    # two flags left out.
     in_file = isinstance(config, str) and ("api_base" in config or "ca_bundle" in config)
     result = cli.main(*args, base=not in_file)
     assert result == Result(2, "", f"error: {message}\n")
@@ -246,7 +263,7 @@ def test_unknown_key_is_a_warning_naming_file_and_key(cli: CLI, no_env: object) 
         0,
         "fake_token_1\n",
         "warning: config.ini: unknown key 'appsecert' in [wechat] ignored; "
-        "known keys: appid, appsecret, api_base, ca_bundle, timeout\n",
+        "known keys: appid, appsecret, api_base, ca_bundle, timeout, retries, stable, cache_file\n",
     )
 
 
@@ -316,3 +333,22 @@ def test_config_example_is_valid_and_documents_every_key(cli: CLI, no_env: objec
         1,
         "error: errcode 40125: invalid appsecret",
     )
+
+
+@pytest.mark.parametrize("separator", [", ", " ", "\n    "])
+def test_api_base_in_the_config_is_a_list(
+    cli: CLI, fake: FakeWeChat, no_env: object, separator: str
+) -> None:
+    with socket.socket() as sock:  # a port that was free a moment ago: refused at once
+        sock.bind(("127.0.0.1", 0))
+        dead = f"https://127.0.0.1:{sock.getsockname()[1]}"
+    write_config(GOOD + f"api_base = {dead}{separator}{fake.base_url}\n")
+    assert cli.main("--cacert", cli.ca_file, base=False) == Result(0, "fake_token_1\n", "")
+    assert len(fake.requests) == 1
+
+
+def test_default_api_bases_are_wechat_then_its_backup_domain(no_env: object) -> None:
+    write_config(GOOD)
+    settings = load_settings(_parse_args([]), {})
+    assert settings.api_bases == ("https://api.weixin.qq.com", "https://api2.weixin.qq.com")
+    assert (settings.retries, settings.stable, settings.force_refresh) == (2, False, False)

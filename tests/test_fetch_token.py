@@ -47,14 +47,15 @@ def test_json_success_is_one_object(cli: CLI, fake: FakeWeChat) -> None:
     assert (result.code, result.err) == (0, "")
     assert result.out.count("\n") == 1
     answer = json.loads(result.out)
-    assert list(answer) == ["access_token", "expires_in", "expires_at"]
+    assert list(answer) == ["access_token", "expires_in", "expires_at", "cached"]
+    assert answer["cached"] is False
     assert answer["access_token"] == "fake_token_1"
     assert answer["expires_in"] == 300
     assert before + 300 <= answer["expires_at"] <= after + 300
 
 
 def test_verbose_shows_url_masked_status_address_and_timings(cli: CLI, fake: FakeWeChat) -> None:
-    result = cli.main("-v")
+    result = cli.main("-v", "--no-cache")  # the cache's own notes: see test_cache.py
     port = fake.base_url.rsplit(":", 1)[1]
     assert (result.code, result.out) == (0, "fake_token_1\n")
     lines = result.err.splitlines()
@@ -176,7 +177,7 @@ def test_bad_answer_exit_3_with_a_short_excerpt(
     cli: CLI, fake: FakeWeChat, behaviour: str | bytes, message: str
 ) -> None:
     fake.behaviour = behaviour
-    result = cli.main()
+    result = cli.main("--retries", "0")  # which answers are retried: see test_retries.py
     assert (result.code, result.out) == (3, "")
     assert result.err.startswith(f"error: {message}")
     assert result.err.count("\n") == 1
@@ -196,7 +197,7 @@ def test_bad_answer_as_json(cli: CLI, fake: FakeWeChat) -> None:
 def test_server_that_never_answers_is_bounded_by_timeout(cli: CLI, fake: FakeWeChat) -> None:
     fake.behaviour = "hang"
     start = time.monotonic()
-    result = cli.main("--timeout", "0.5")
+    result = cli.main("--timeout", "0.5", "--retries", "0")
     elapsed = time.monotonic() - start
     assert (result.code, result.out) == (3, "")
     assert result.err.startswith(
@@ -235,7 +236,10 @@ def test_connect_has_its_own_shorter_timeout(
 ) -> None:
     monkeypatch.setattr(fetch_token, "CONNECT_TIMEOUT", 0.3)
     start = time.monotonic()
-    result = cli.main("--api-base", f"https://127.0.0.1:{stalled_port}", "--timeout", "5")
+    result = cli.main(
+        *("--api-base", f"https://127.0.0.1:{stalled_port}", "--timeout", "5", "--retries", "0"),
+        base=False,
+    )
     assert result.code == 3
     assert result.err.startswith("error: no answer from 127.0.0.1 within 5 s: Connection timed out")
     assert time.monotonic() - start < 2
@@ -245,7 +249,7 @@ def test_connection_refused_exit_3(cli: CLI) -> None:
     with socket.socket() as sock:  # a port that was free a moment ago
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    result = cli.main("--api-base", f"https://127.0.0.1:{port}")
+    result = cli.main("--api-base", f"https://127.0.0.1:{port}", "--retries", "0", base=False)
     assert (result.code, result.out) == (3, "")
     assert result.err.startswith("error: request to 127.0.0.1 failed: Failed to connect")
     assert result.err.endswith("(curl error 7)\n")
