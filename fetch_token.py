@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "API_BASE",
+    "API_BASES",
+    "BACKUP_API_BASE",
     "AccessToken",
     "ConfigError",
     "FetchTokenError",
@@ -395,7 +397,7 @@ def _tls_problem(c: pycurl.Curl, host: str | None, cacert: str, message: str) ->
 
 
 def _certifi_bundle() -> str:
-    import certifi  # imported only when a request is made (see _http_get)
+    import certifi  # imported only when a request is made (see _http_request)
 
     return certifi.where()
 
@@ -462,7 +464,7 @@ class CacheEntry(NamedTuple):
 
     appid: str
     endpoint: str  # TOKEN_PATH or STABLE_TOKEN_PATH
-    api_base: str  # where it came from: a token from a test server is no good elsewhere
+    api_base: str  # the first API base asked: a test server's token is no good elsewhere
     secret_sha256: str  # a one-way fingerprint: a new AppSecret means a new token
     access_token: str
     expires_in: int  # the lifetime WeChat gave, in seconds
@@ -477,7 +479,7 @@ def reusable(entry: CacheEntry, wanted: CacheEntry, now: float) -> str:
     if (entry.appid, entry.endpoint) != (wanted.appid, wanted.endpoint):
         return "it is for another AppID or endpoint"
     if entry.api_base != wanted.api_base:
-        return f"it came from {entry.api_base}"
+        return f"it is for {entry.api_base}"
     if entry.secret_sha256 != wanted.secret_sha256:
         return "it was fetched with another AppSecret"
     left = entry.expires_at - now
@@ -516,7 +518,7 @@ def cached_access_token(
             log(f"cache: --force-refresh, not reading {path}")
         else:
             entry = _read_cache(path, log)
-            why_not = entry and reusable(entry, wanted, now)
+            why_not = reusable(entry, wanted, now) if entry else ""
             if entry and not why_not:
                 log(f"cache: token from {path}, valid for {entry.expires_at - now:.0f} s more")
                 return AccessToken(entry.access_token, int(entry.expires_at - now)), True
@@ -600,6 +602,10 @@ def _lock(path: str, patience: float, log: Callable[[str], None]) -> int | None:
                     f"another process has held {path}.lock for {patience:g} s; is it stuck?"
                 ) from None
             time.sleep(LOCK_POLL)
+        except OSError as error:  # e.g. a network file system without locks
+            os.close(lock)
+            log(f"cache: cannot lock {path}.lock ({error.strerror}): using the cache unlocked")
+            return None
 
 
 def _read_cache(path: str, log: Callable[[str], None]) -> CacheEntry | None:

@@ -35,6 +35,7 @@ from fake_wechat import APPID, SECRET, FakeWeChat
 SCRIPT = str(Path(__file__).resolve().parent.parent / "fetch_token.py")
 TIMEOUT = 30  # seconds: a command still running then is killed, and the benchmark fails
 PASS, CACHE_HIT, FRESH = "python -c pass", "cache hit", "fresh fetch"
+CACHE_HIT_M, FRESH_M = "cache hit, python -m", "fresh fetch, python -m"
 MINIMAL, REQUESTS, PHP = "minimal pycurl", "requests", "PHP curl (fixed)"
 HIT_FLOOR = "stdlib floor of a hit"
 TARGETS = (  # left <= factor * right + extra, in median wall time (ms) or peak RSS (MiB)
@@ -217,14 +218,17 @@ def probe(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[s
 
 
 def child_env(workdir: str) -> dict[str, str]:
-    """This environment without WeChat settings, proxies or CA overrides, home in `workdir`."""
-    overrides = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
+    """This environment without WeChat settings, proxies and overrides; home in `workdir`."""
+    dropped = (
+        *("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR"),  # not certifi
+        "PYTHONDONTWRITEBYTECODE",  # `python -m` should cache bytecode, as it does by default
+    )
     env = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith("WECHAT_")
         and not key.lower().endswith("_proxy")
-        and key not in overrides  # requests would take these over certifi
+        and key not in dropped
     }
     env.update(HOME=workdir, XDG_CACHE_HOME=os.path.join(workdir, "cache"))
     return env
@@ -257,21 +261,24 @@ def build_cases(
     config = Path(workdir, "config.ini")  # the usual setup: config.ini, 0600, in the cwd
     config.write_text(f"[wechat]\nappid = {APPID}\nappsecret = {SECRET}\n")
     config.chmod(0o600)
+    cache = ["--cache-file", os.path.join(workdir, "cache.json")]
     tool = [python, SCRIPT, "--api-base", base]  # no --cacert: certifi, as users have it
+    as_module = [python, "-m", "fetch_token", "--api-base", base]  # bytecode cached
     usage = probe([python, SCRIPT, "--help"], env).stdout
-    cases, notes = [Case(PASS, [python, "-c", "pass"], prints_token=False)], []
-    if "--cache-file" in usage:
-        cache = os.path.join(workdir, "cache.json")
-        cases.append(Case(CACHE_HIT, [*tool, "--cache-file", cache], same_output=True))
-        options = sorted(set(re.findall(r"--[a-z][a-z-]+", usage)) - {"--help"})
-        floor = HIT_FLOOR_SNIPPET.format(options=options, cache=cache)
-        Path(workdir, "hit_floor.py").write_text(floor)
-        cases.append(Case(HIT_FLOOR, [python, os.path.join(workdir, "hit_floor.py")]))
-    else:
-        notes.append(f"{CACHE_HIT}: skipped, fetch_token.py has no --cache-file yet")
-    cases.append(Case(FRESH, tool + ["--no-cache"] * ("--no-cache" in usage)))
+    options = sorted(set(re.findall(r"--[a-z][a-z-]+", usage)) - {"--help"})
+    floor = HIT_FLOOR_SNIPPET.format(options=options, cache=cache[1])
+    Path(workdir, "hit_floor.py").write_text(floor)
     Path(workdir, "minimal.py").write_text(MINIMAL_SNIPPET.format(**values))
-    cases.append(Case(MINIMAL, [python, os.path.join(workdir, "minimal.py")]))
+    cases = [
+        Case(PASS, [python, "-c", "pass"], prints_token=False),
+        Case(CACHE_HIT, [*tool, *cache], same_output=True),
+        Case(CACHE_HIT_M, [*as_module, *cache], same_output=True),
+        Case(HIT_FLOOR, [python, os.path.join(workdir, "hit_floor.py")]),
+        Case(FRESH, [*tool, "--no-cache"]),
+        Case(FRESH_M, [*as_module, "--no-cache"]),
+        Case(MINIMAL, [python, os.path.join(workdir, "minimal.py")]),
+    ]
+    notes = []
     if probe([python, "-c", "import requests"], env).returncode == 0:
         Path(workdir, "with_requests.py").write_text(REQUESTS_SNIPPET.format(**values))
         cases.append(Case(REQUESTS, [python, os.path.join(workdir, "with_requests.py")]))
@@ -363,7 +370,9 @@ def main(argv: list[str] | None = None) -> int:
             ca_file = os.path.join(workdir, "fake-ca.pem")
             ca.cert_pem.write_to_path(ca_file)
             env = child_env(workdir)
-            env["PYTHONPATH"] = certifi_trusting(ca_file, workdir, python, env)
+            # The certifi copy, and the project's folder for `python -m fetch_token`.
+            certifi_copy = certifi_trusting(ca_file, workdir, python, env)
+            env["PYTHONPATH"] = os.pathsep.join([certifi_copy, os.path.dirname(SCRIPT)])
             cases, notes = build_cases(python, workdir, server.base_url, ca_file, env)
             spawner = Spawner(workdir, env)
             try:

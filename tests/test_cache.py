@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -185,7 +186,7 @@ def test_cache_entry_of_the_wrong_shape_is_replaced(
     [
         ({"appid": "wx00000000000000ff"}, "it is for another AppID or endpoint"),
         ({"endpoint": "/cgi-bin/stable_token"}, "it is for another AppID or endpoint"),
-        ({"api_base": "https://api.weixin.qq.com"}, "it came from https://api.weixin.qq.com"),
+        ({"api_base": "https://api.weixin.qq.com"}, "it is for https://api.weixin.qq.com"),
         ({"secret_sha256": "0" * 64}, "it was fetched with another AppSecret"),
         ({"expires_at": 0}, "it has 0 s left, and 300 s is the margin"),
         ({"expires_at": 1e300}, "it has "),  # more left than its lifetime: the clock moved
@@ -277,6 +278,24 @@ def test_without_fcntl_the_cache_works_unlocked_and_says_so(
     )
     assert cli.main().out == "fake_token_1\n"
     assert not Path(f"{cache_file}.lock").exists()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="fcntl")
+def test_a_file_system_without_locks_works_unlocked(
+    cli: CLI, fake: FakeWeChat, monkeypatch: pytest.MonkeyPatch, cache_file: Path
+) -> None:
+    import fcntl
+
+    def no_locks(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    result = cli.main("-v")
+    assert (result.code, result.out) == (0, "fake_token_1\n")
+    assert result.err.startswith(
+        f"* cache: cannot lock {cache_file}.lock (No locks available): using the cache unlocked\n"
+    )
+    assert cli.main().out == "fake_token_1\n"
 
 
 def test_failed_write_keeps_the_old_entry_and_warns(
