@@ -8,8 +8,10 @@ raw or URL-encoded, appears anywhere in that output.
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -66,6 +68,31 @@ def ca_file(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> str:
 def _server(ca: trustme.CA) -> Iterator[FakeWeChat]:
     with FakeWeChat(ca.issue_cert("127.0.0.1", "localhost")) as server:
         yield server
+
+
+@pytest.fixture
+def stalled_port() -> Iterator[int]:
+    """A port whose listen queue is full: a connection attempt gets no answer at all."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    fillers = [socket.socket() for _ in range(3)]
+    for filler in fillers:
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.1", port))
+    time.sleep(0.1)
+    yield port
+    for sock in [server, *fillers]:
+        sock.close()
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A port that was free a moment ago: connecting is refused at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

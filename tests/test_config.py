@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
@@ -337,11 +336,9 @@ def test_config_example_is_valid_and_documents_every_key(cli: CLI, no_env: objec
 
 @pytest.mark.parametrize("separator", [", ", " ", "\n    "])
 def test_api_base_in_the_config_is_a_list(
-    cli: CLI, fake: FakeWeChat, no_env: object, separator: str
+    cli: CLI, fake: FakeWeChat, no_env: object, separator: str, closed_port: int
 ) -> None:
-    with socket.socket() as sock:  # a port that was free a moment ago: refused at once
-        sock.bind(("127.0.0.1", 0))
-        dead = f"https://127.0.0.1:{sock.getsockname()[1]}"
+    dead = f"https://127.0.0.1:{closed_port}"
     write_config(GOOD + f"api_base = {dead}{separator}{fake.base_url}\n")
     assert cli.main("--cacert", cli.ca_file, base=False) == Result(0, "fake_token_1\n", "")
     assert len(fake.requests) == 1

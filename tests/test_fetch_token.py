@@ -6,12 +6,11 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -214,23 +213,6 @@ def test_a_tiny_timeout_is_still_a_timeout(cli: CLI, fake: FakeWeChat) -> None:
     assert time.monotonic() - start < 2
 
 
-@pytest.fixture
-def stalled_port() -> Iterator[int]:
-    """A port whose listen queue is full: a connection attempt gets no answer at all."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(0)
-    port = server.getsockname()[1]
-    fillers = [socket.socket() for _ in range(3)]
-    for filler in fillers:
-        filler.setblocking(False)
-        filler.connect_ex(("127.0.0.1", port))
-    time.sleep(0.1)
-    yield port
-    for sock in [server, *fillers]:
-        sock.close()
-
-
 def test_connect_has_its_own_shorter_timeout(
     cli: CLI, monkeypatch: pytest.MonkeyPatch, stalled_port: int
 ) -> None:
@@ -245,11 +227,10 @@ def test_connect_has_its_own_shorter_timeout(
     assert time.monotonic() - start < 2
 
 
-def test_connection_refused_exit_3(cli: CLI) -> None:
-    with socket.socket() as sock:  # a port that was free a moment ago
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    result = cli.main("--api-base", f"https://127.0.0.1:{port}", "--retries", "0", base=False)
+def test_connection_refused_exit_3(cli: CLI, closed_port: int) -> None:
+    result = cli.main(
+        "--api-base", f"https://127.0.0.1:{closed_port}", "--retries", "0", base=False
+    )
     assert (result.code, result.out) == (3, "")
     assert result.err.startswith("error: request to 127.0.0.1 failed: Failed to connect")
     assert result.err.endswith("(curl error 7)\n")

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import time
-from collections.abc import Iterator
 
 import pytest
 import trustme
@@ -15,31 +13,6 @@ import fetch_token
 
 from conftest import CLI, Result
 from fake_wechat import FakeWeChat
-
-
-@pytest.fixture
-def stalled_port() -> Iterator[int]:
-    """A port whose listen queue is full: a connection attempt gets no answer at all."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(0)
-    port = server.getsockname()[1]
-    fillers = [socket.socket() for _ in range(3)]
-    for filler in fillers:
-        filler.setblocking(False)
-        filler.connect_ex(("127.0.0.1", port))
-    time.sleep(0.1)
-    yield port
-    for sock in [server, *fillers]:
-        sock.close()
-
-
-@pytest.fixture
-def closed_port() -> int:
-    """A port that was free a moment ago: connecting is refused at once."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_busy_once_then_success_is_two_requests(cli: CLI, fake: FakeWeChat) -> None:
