@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import stat
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 
 import fetch_token
 
-from conftest import CLI, SECRET_FORMS, Result
+from conftest import CLI, SCRIPT, SECRET_FORMS, Result
 from fake_wechat import APPID, FakeWeChat
 
 
@@ -319,6 +320,30 @@ def test_failed_write_keeps_the_old_entry_and_warns(
         cache_file.name,
         cache_file.name + ".lock",
     ]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGKILL")
+def test_a_process_killed_mid_write_leaves_the_old_entry(
+    cli: CLI, fake: FakeWeChat, cache_file: Path
+) -> None:
+    cli.main()
+    before = cache_file.read_bytes()
+    code = (  # the real script, stalled after writing the new entry, before the rename
+        "import os, runpy, sys, time; os.fsync = lambda fd: time.sleep(30); "
+        f"sys.argv = ['fetch_token.py', *{cli.argv(('--force-refresh',), True)!r}]; "
+        f"runpy.run_path({SCRIPT!r}, run_name='__main__')"
+    )
+    with subprocess.Popen([sys.executable, "-c", code]) as proc:
+        deadline = time.monotonic() + 20
+        while fake.tokens_issued < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.5)  # the new entry is written; the process waits in fsync
+        proc.kill()
+    assert cache_file.read_bytes() == before
+    [written] = cache_file.parent.glob(".fetch_token-*.tmp")  # killed mid-write: left over
+    assert json.loads(written.read_text())["access_token"] == "fake_token_2"
+    assert cli.main() == Result(0, "fake_token_1\n", "")  # the old entry, whole and used
+    assert fake.tokens_issued == 2
 
 
 def test_unusable_cache_location_is_a_configuration_error(cli: CLI, fake: FakeWeChat) -> None:
