@@ -572,6 +572,9 @@ def _fetch(settings: Settings, log: Callable[[str], None]) -> AccessToken:
     return with_retries(attempt, settings.api_bases, settings.retries, log)
 
 
+_CACHE_WAYS_OUT = "choose another with --cache-file, or run with --no-cache"
+
+
 def _lock(path: str, patience: float, log: Callable[[str], None]) -> int | None:
     """Lock the cache (on PATH.lock, created 0600); None where locking does not exist.
 
@@ -587,8 +590,7 @@ def _lock(path: str, patience: float, log: Callable[[str], None]) -> int | None:
         return None
     except OSError as error:
         raise ConfigError(
-            f"cannot use the cache {path}: {error.filename}: {error.strerror}; "
-            "choose another with --cache-file, or run with --no-cache"
+            f"cannot use the cache {path}: {error.filename}: {error.strerror}; {_CACHE_WAYS_OUT}"
         ) from None
     deadline = time.monotonic() + patience
     while True:
@@ -619,8 +621,7 @@ def _read_cache(path: str, log: Callable[[str], None]) -> CacheEntry | None:
         return None
     except OSError as error:
         raise ConfigError(
-            f"cannot read the cache {path}: {error.strerror}; "
-            "choose another with --cache-file, or run with --no-cache"
+            f"cannot read the cache {path}: {error.strerror}; {_CACHE_WAYS_OUT}"
         ) from None
     except (ValueError, RecursionError, TypeError):  # not JSON, or not our shape
         entry = None
