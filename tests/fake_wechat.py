@@ -124,10 +124,8 @@ class FakeWeChat:
             return handler.reply(200, behaviour)
         if isinstance(behaviour, int):
             return handler.reply_json({"errcode": behaviour, "errmsg": ERRMSG.get(behaviour, "")})
-        if behaviour == "ok" and request.method == "POST":
-            return handler.reply_json(self._stable_token_answer(request))
         if behaviour == "ok":
-            return handler.reply_json(self._token_answer(request.query))
+            return handler.reply_json(self._ok_answer(request))
         if behaviour == "echo-secret":
             secret = request.query.get("secret", "")
             encoded = quote_plus(secret)
@@ -158,7 +156,7 @@ class FakeWeChat:
             return handler.reply(200, b"")
         if behaviour == "slow":
             self._stop.wait(0.5)
-            return handler.reply_json(self._token_answer(request.query))
+            return handler.reply_json(self._ok_answer(request))
         if behaviour == "hang":
             self._stop.wait(60)  # bounded, and freed by stop()
             return None
@@ -168,6 +166,12 @@ class FakeWeChat:
         if not isinstance(self.behaviour, list):
             return self.behaviour
         return self.behaviour.pop(0) if len(self.behaviour) > 1 else self.behaviour[0]
+
+    def _ok_answer(self, request: Request) -> dict[str, Any]:
+        """What WeChat answers when all is well, on either endpoint."""
+        if request.method == "POST":
+            return self._stable_token_answer(request)
+        return self._token_answer(request.query)
 
     def _token_answer(self, query: dict[str, Any]) -> dict[str, Any]:
         """The classic endpoint: every call issues a new token."""
