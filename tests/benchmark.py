@@ -30,7 +30,7 @@ from typing import NamedTuple
 import trustme
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fake_wechat import APPID, SECRET, FakeWeChat
+from fake_wechat import APPID, SECRET, FakeWeChat, certifi_trusting
 
 SCRIPT = str(Path(__file__).resolve().parent.parent / "fetch_token.py")
 TIMEOUT = 30  # seconds: a command still running then is killed, and the benchmark fails
@@ -244,20 +244,6 @@ def php_string(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def certifi_trusting(ca: str, workdir: str, python: str, env: dict[str, str]) -> str:
-    """A folder holding a copy of certifi whose bundle is the fake's CA, for PYTHONPATH.
-
-    The contenders then take their usual path to a CA bundle (certifi's import
-    included), as against the real WeChat; only the bundle's content differs.
-    """
-    code = "import certifi, os; print(os.path.dirname(certifi.__file__))"
-    original = probe([python, "-c", code], env).stdout.strip()
-    copy = Path(workdir, "certifi-for-the-fake", "certifi")
-    shutil.copytree(original, copy)
-    shutil.copyfile(ca, copy / "cacert.pem")
-    return str(copy.parent)
-
-
 def build_cases(
     python: str, workdir: str, base: str, ca: str, env: dict[str, str]
 ) -> tuple[list[Case], list[str]]:
@@ -376,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
             ca.cert_pem.write_to_path(ca_file)
             env = child_env(workdir)
             # The certifi copy, and the project's folder for `python -m fetch_token`.
-            certifi_copy = certifi_trusting(ca_file, workdir, python, env)
+            certifi_copy = certifi_trusting(ca_file, workdir, python)
             env["PYTHONPATH"] = os.pathsep.join([certifi_copy, os.path.dirname(SCRIPT)])
             cases, notes = build_cases(python, workdir, server.base_url, ca_file, env)
             spawner = Spawner(workdir, env)

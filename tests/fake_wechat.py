@@ -1,16 +1,21 @@
 """A fake of WeChat's token endpoints: real HTTPS on 127.0.0.1, certificates from trustme.
 
 The tests point fetch_token.py at it with --api-base and --cacert. It serves
-GET /cgi-bin/token and POST /cgi-bin/stable_token for one account (APPID/SECRET),
-records every request it gets, and misbehaves on demand: set `fake.behaviour` to one of
-BEHAVIOURS, to an errcode (int), or to bytes to serve as a 200 JSON body; or to a list
-of those, one per request, the last one repeated.
+GET /cgi-bin/token and POST /cgi-bin/stable_token for one account (APPID/SECRET), and
+GET /cgi-bin/get_api_domain_ip as an API call that needs a token it issued. It records
+every request it gets and every errcode it answers, and misbehaves on demand: set
+`fake.behaviour` to one of BEHAVIOURS, to an errcode (int), or to bytes to serve as a
+200 JSON body; or to a list of those, one per request, the last one repeated.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import ssl
+import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
@@ -23,12 +28,14 @@ APPID = "wx0123456789abcdef"
 # from it, so the tests see that both forms are masked.
 SECRET = "Sup3r+Secret/&%=9f2c"
 WHITELIST_IP = "203.0.113.7"  # TEST-NET-3: documentation addresses, never routed
+API_IPS = ["203.0.113.10", "203.0.113.11"]  # what get_api_domain_ip lists
 
 ERRMSG = {
     -1: "system error",
     40001: "invalid credential, access_token is invalid or not latest",
     40013: "invalid appid",
     40125: "invalid appsecret",
+    41001: "access_token missing",
     40164: f"invalid ip {WHITELIST_IP} ipv6 ::ffff:{WHITELIST_IP}, not in whitelist rid: 1",
     43002: "require POST method",
     45009: "reach max api daily quota limit",
@@ -74,6 +81,7 @@ class FakeWeChat:
         self.tokens_issued = 0
         self.connections = 0  # TCP connections accepted, TLS handshake or not
         self.stable_token = ""  # what /cgi-bin/stable_token hands out until forced
+        self.errcodes: list[int] = []  # every errcode answered, in order
         self._lock = threading.Lock()  # handlers run in threads
         self._stop = threading.Event()
         self._context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -102,6 +110,7 @@ class FakeWeChat:
         self.tokens_issued = 0
         self.connections = 0
         self.stable_token = ""
+        self.errcodes.clear()
 
     def __enter__(self) -> FakeWeChat:
         return self.start()
@@ -116,6 +125,8 @@ class FakeWeChat:
             self.requests.append(request)
             behaviour = self._next_behaviour()
         endpoint = (request.method, request.path)
+        if endpoint == ("GET", "/cgi-bin/get_api_domain_ip"):  # an API call, for recipes
+            return handler.reply_json(self._api_answer(request.query))
         if endpoint == ("GET", "/cgi-bin/stable_token"):
             return handler.reply_json({"errcode": 43002, "errmsg": ERRMSG[43002]})
         if endpoint not in {("GET", "/cgi-bin/token"), ("POST", "/cgi-bin/stable_token")}:
@@ -201,6 +212,16 @@ class FakeWeChat:
             return {"errcode": 40125, "errmsg": ERRMSG[40125]}
         return None
 
+    def _api_answer(self, query: dict[str, str]) -> dict[str, Any]:
+        """An API call: it works with any token this fake issued, as WeChat's do for 2 h."""
+        token = query.get("access_token", "")
+        if not token:
+            return {"errcode": 41001, "errmsg": ERRMSG[41001]}
+        number = token.removeprefix("fake_token_")
+        if not (number.isdigit() and 0 < int(number) <= self.tokens_issued):
+            return {"errcode": 40001, "errmsg": ERRMSG[40001]}
+        return {"ip_list": API_IPS}
+
     def _new_token(self) -> dict[str, Any]:
         with self._lock:
             self.tokens_issued += 1
@@ -253,6 +274,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.fake.answer(self, request)
 
     def reply_json(self, answer: dict[str, Any]) -> None:
+        if answer.get("errcode"):
+            self.server.fake.errcodes.append(answer["errcode"])
         self.reply(200, json.dumps(answer, ensure_ascii=False).encode())
 
     def reply(
@@ -288,3 +311,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # keep test output quiet
+
+
+def certifi_trusting(ca_file: str, folder: str, python: str = sys.executable) -> str:
+    """A folder holding a copy of certifi whose bundle is `ca_file`, to put first on PYTHONPATH.
+
+    Code that finds its CAs the usual way, `certifi.where()`, then trusts the fake as it
+    would trust WeChat: the import and the call are certifi's own; only the bundle differs.
+    `python` is the interpreter whose certifi is copied.
+    """
+    code = "import certifi, os; print(os.path.dirname(certifi.__file__))"
+    found = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=30)
+    copy = os.path.join(folder, "certifi-for-the-fake", "certifi")
+    shutil.copytree(found.stdout.strip(), copy)
+    shutil.copyfile(ca_file, os.path.join(copy, "cacert.pem"))
+    return os.path.dirname(copy)
