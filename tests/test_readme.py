@@ -38,7 +38,7 @@ TIMEOUT = 30  # seconds for a whole block
 # How README transcripts show what differs on each run (the actual output is mapped to it).
 SHOWN_PORTS = ("8443", "8444")
 SHOWN_HOME = "/home/me"
-SHOWN_CERTIFI = "/home/me/app/.venv/lib/python3/site-packages"
+SHOWN_CERTIFI = "/home/me/app/.venv/lib/python3.12/site-packages"
 
 
 class Block(NamedTuple):
@@ -341,3 +341,17 @@ def test_transcript_comparison_can_fail(sandbox: Sandbox) -> None:
     """The transcript check is not vacuous: a wrong token in a transcript fails it."""
     with pytest.raises(AssertionError, match=r"\$ python fetch_token.py"):
         run_transcript("$ python fetch_token.py\nfake_token_2\n", sandbox)
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to '-'."""
+    return re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("readme", READMES)
+def test_every_link_to_a_section_finds_it(readme: str) -> None:
+    anchors = {_slug(text) for _, text in parse(readme)[1]}
+    text = (ROOT / readme).read_text(encoding="utf-8")
+    links = re.findall(r"\]\(#([^)]+)\)", text)
+    assert links  # the test reads them
+    assert sorted(set(links) - anchors) == []
