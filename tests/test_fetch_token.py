@@ -101,6 +101,18 @@ def test_whitelist_hint_names_the_address_wechat_saw(errmsg: str, ip: str) -> No
     assert fetch_token.hint_for(40164, errmsg).startswith(f"add {ip} to the IP whitelist")
 
 
+# Errcodes fixed on the console's 基本配置 page: the hint names the page as the console
+# shows it, in Chinese, with the English beside it; the whitelist ones name IP白名单 too.
+CONSOLE_PAGE = "公众号后台 → 设置与开发 → 基本配置 (Settings and Development → Basic Configuration)"
+
+
+@pytest.mark.parametrize("errcode", [40001, 40013, 40125, 40164, 40243, 61004])
+def test_hint_names_the_console_page_in_chinese(errcode: int) -> None:
+    hint = fetch_token.hint_for(errcode, ERRMSG.get(errcode, ""))
+    assert CONSOLE_PAGE in hint
+    assert ("IP白名单" in hint) == (errcode in (40164, 61004))
+
+
 @pytest.mark.parametrize(("errcode", "phrase"), WECHAT_ERRORS)
 def test_wechat_error_exit_1_with_errcode_and_hint(
     cli: CLI, fake: FakeWeChat, errcode: int, phrase: str
