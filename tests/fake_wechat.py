@@ -6,22 +6,36 @@ GET /cgi-bin/get_api_domain_ip as an API call that needs a token it issued. It r
 every request it gets and every errcode it answers, and misbehaves on demand: set
 `fake.behaviour` to one of BEHAVIOURS, to an errcode (int), or to bytes to serve as a
 200 JSON body; or to a list of those, one per request, the last one repeated.
+
+Run as a program, it is the fake for people rather than tests:
+
+    python tests/fake_wechat.py --demo          # runs fetch_token.py against it, shows all
+    python tests/fake_wechat.py                 # serves until Ctrl-C; prints the command
+    python tests/fake_wechat.py --behaviour 40164   # ... and answers every request so
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import shlex
 import shutil
+import signal
 import ssl
 import subprocess
 import sys
+import tempfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qsl, quote_plus, urlsplit
 
 import trustme
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
 APPID = "wx0123456789abcdef"
 # Not hex like a real one: '+', '/', '&', '%' and '=' make its URL-encoded form differ
@@ -74,7 +88,7 @@ class Request(NamedTuple):
 class FakeWeChat:
     """An HTTPS server on 127.0.0.1 that plays WeChat's /cgi-bin/token."""
 
-    def __init__(self, cert: trustme.LeafCert) -> None:
+    def __init__(self, cert: trustme.LeafCert, port: int = 0) -> None:
         self.behaviour: Behaviour | list[Behaviour] = "ok"
         self.expires_in = 7200
         self.requests: list[Request] = []
@@ -82,11 +96,12 @@ class FakeWeChat:
         self.connections = 0  # TCP connections accepted, TLS handshake or not
         self.stable_token = ""  # what /cgi-bin/stable_token hands out until forced
         self.errcodes: list[int] = []  # every errcode answered, in order
+        self.log: Callable[[str], object] | None = None  # told each request's method and path
         self._lock = threading.Lock()  # handlers run in threads
         self._stop = threading.Event()
         self._context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         cert.configure_cert(self._context)
-        self._server = _TLSServer(("127.0.0.1", 0), _Handler, self)
+        self._server = _TLSServer(("127.0.0.1", port), _Handler, self)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -124,6 +139,8 @@ class FakeWeChat:
         with self._lock:
             self.requests.append(request)
             behaviour = self._next_behaviour()
+        if self.log:  # the path alone: the query holds the secret
+            self.log(f"{request.method} {request.path}, answered {behaviour!s}")
         endpoint = (request.method, request.path)
         if endpoint == ("GET", "/cgi-bin/get_api_domain_ip"):  # an API call, for recipes
             return handler.reply_json(self._api_answer(request.query))
@@ -326,3 +343,239 @@ def certifi_trusting(ca_file: str, folder: str, python: str = sys.executable) ->
     shutil.copytree(found.stdout.strip(), copy)
     shutil.copyfile(ca_file, os.path.join(copy, "cacert.pem"))
     return os.path.dirname(copy)
+
+
+# -- run as a program: the demo, and a fake to experiment with -------------------------
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, "fetch_token.py")
+CHILD_TIMEOUT = 30  # seconds; fetch_token.py bounds itself well below this
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the demo (--demo), or serve the fake until Ctrl-C."""
+    parser = argparse.ArgumentParser(
+        prog="fake_wechat.py",
+        description="A fake WeChat on 127.0.0.1 with real HTTPS, for fetch_token.py to talk to.",
+    )
+    parser.add_argument(
+        "--demo", action="store_true", help="run fetch_token.py against it, show what it does, stop"
+    )
+    parser.add_argument("--port", type=_port, default=0, help="port on 127.0.0.1 (default: any)")
+    parser.add_argument(
+        "--behaviour",
+        action="append",
+        type=_behaviour,
+        metavar="B",
+        help="an errcode such as 40164 or -1, or one of: "
+        + ", ".join(BEHAVIOURS)
+        + "; give it again for the next requests (the last one repeats)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        with _Playground(args.port) as playground:
+            if args.demo:
+                return demo(playground)
+            return serve(playground, args.behaviour or ["ok"])
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except OSError as error:  # the port is taken, the temp folder cannot be written...
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _port(text: str) -> int:
+    """An argparse type: a TCP port number, 0 for any free one."""
+    if not (text.isdigit() and int(text) <= 65535):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0 to 65535)")
+    return int(text)
+
+
+def _behaviour(text: str) -> Behaviour:
+    """An argparse type: an errcode, or one of BEHAVIOURS."""
+    if text in BEHAVIOURS:  # first: "502" is an HTTP status here, not an errcode
+        return text
+    if text.lstrip("-").isdigit():
+        return int(text)
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is neither an errcode nor a behaviour listed in --help"
+    )
+
+
+class _Playground:
+    """The fake, a throwaway CA, and a folder with its CA and a config.ini for its account.
+
+    fetch_token.py finds all it needs in that config.ini, so the commands shown to the
+    user are the ones a real account uses, plus `--config`. The folder goes on exit.
+    """
+
+    def __init__(self, port: int = 0, script: str = SCRIPT) -> None:
+        self.script = script
+        self.ca = trustme.CA()
+        self._folder = tempfile.TemporaryDirectory(prefix="fetch_token-fake-")
+        self.folder = self._folder.name
+        self.ca_file = os.path.join(self.folder, "fake-ca.pem")
+        self.config = os.path.join(self.folder, "config.ini")
+        try:
+            self.fake = FakeWeChat(self.ca.issue_cert("127.0.0.1", "localhost"), port)
+        except OSError as error:
+            self._folder.cleanup()
+            raise OSError(f"cannot listen on 127.0.0.1:{port}: {error.strerror}") from None
+
+    def __enter__(self) -> _Playground:
+        self.ca.cert_pem.write_to_path(self.ca_file)
+        settings = (
+            f"[wechat]\nappid = {APPID}\nappsecret = {SECRET}\napi_base = {self.fake.base_url}\n"
+            "ca_bundle = fake-ca.pem\ncache_file = token-cache.json\n"
+        )
+        # 0600 from the start, as the README asks of a real config.ini: it holds the secret.
+        fd = os.open(self.config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with open(fd, "w", encoding="utf-8") as file:
+            file.write(settings)
+        self.fake.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.fake.stop()
+        self._folder.cleanup()
+
+    def command(self, *args: str) -> list[str]:
+        """The command that runs fetch_token.py against this fake."""
+        return [_short(sys.executable), _short(self.script), "--config", self.config, *args]
+
+
+def _short(path: str) -> str:
+    """The path relative to the current folder if it is inside it, so it reads as typed."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith(os.pardir) else relative
+
+
+def serve(playground: _Playground, behaviours: list[Behaviour]) -> int:
+    """Serve until Ctrl-C or SIGTERM, printing how to use the fake and each request."""
+    fake = playground.fake
+    fake.behaviour = behaviours if len(behaviours) > 1 else behaviours[0]
+    fake.log = lambda line: print(f"fake WeChat got: {line}", flush=True)
+    print(
+        f"fake WeChat serving {fake.base_url}, with a certificate from a throwaway CA\n"
+        f"  its CA:    {playground.ca_file}\n"
+        f"  config:    {playground.config} (the fake account, this address, this CA)\n"
+        f"  behaviour: {' then '.join(map(str, behaviours))}\n"
+        "\n"
+        "In another terminal, from this folder:\n"
+        f"  {shlex.join(playground.command('-v'))}\n"
+        "\n"
+        "Start it with --behaviour 40164 (or -1, 45009, html, hang, ...) to make it misbehave.\n"
+        "Ctrl-C stops it and deletes the folder.",
+        flush=True,
+    )
+    # Ctrl-C and SIGTERM both stop it, even when started in the background (SIGINT ignored).
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.default_int_handler)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("stopped", flush=True)
+    return 0
+
+
+class _Step(NamedTuple):
+    title: str
+    args: tuple[str, ...]
+    exit_code: int  # what fetch_token.py should exit with
+    behaviour: Behaviour = "ok"  # the fake's, for this step
+    untouched: FakeWeChat | None = None  # a server that must get no request in this step
+
+
+def demo(playground: _Playground) -> int:
+    """Run fetch_token.py against the fake, showing each command and what it printed."""
+    fake = playground.fake
+    # The same fake, but with a certificate from a CA that the config's ca_bundle lacks.
+    with FakeWeChat(trustme.CA().issue_cert("127.0.0.1", "localhost")) as impostor:
+        steps = [
+            _Step("A token, over TLS verified with the fake's CA; -v shows each step", ("-v",), 0),
+            _Step("The same command again: the token comes from the cache", ("-v",), 0, "ok", fake),
+            _Step("--json, for programs: the same token, marked as cached", ("--json",), 0),
+            _Step(
+                "WeChat refuses (the fake is told to): this machine's IP is not on the whitelist",
+                ("--no-cache",),
+                1,
+                40164,
+            ),
+            _Step(
+                "An impostor: a server whose certificate is not from that CA",
+                ("--no-cache", "--api-base", impostor.base_url),
+                3,
+                untouched=impostor,
+            ),
+        ]
+        print(
+            f"A fake WeChat is serving {fake.base_url}, with a certificate from a throwaway CA.\n"
+            f"{playground.config} holds its account, address and CA.\n"
+            "Each step runs the real fetch_token.py against it."
+        )
+        failed = [
+            str(number)
+            for number, step in enumerate(steps, 1)
+            if not _run_step(number, step, playground)
+        ]
+    if failed:
+        print(f"\nStep {', '.join(failed)} did not go as expected.")
+        return 1
+    python = _short(sys.executable)
+    next_steps = [
+        (f"{python} {_short(__file__)}", "serves the fake until Ctrl-C, to try things yourself"),
+        (f"{python} -m pytest", "runs the tests, which drive fetch_token.py the same way"),
+        ("README.md", "explains each line, and how to use a real account"),
+    ]
+    width = max(len(command) for command, _ in next_steps)
+    print("\nEvery step went as expected. Next:")
+    for command, what in next_steps:
+        print(f"  {command:{width}}   {what}")
+    return 0
+
+
+def _run_step(number: int, step: _Step, playground: _Playground) -> bool:
+    """Run one step and print it; True if it went as expected."""
+    playground.fake.behaviour = step.behaviour
+    watched = step.untouched
+    seen = len(watched.requests) if watched else 0
+    command = playground.command(*step.args)
+    print(f"\n{number}. {step.title}\n$ {shlex.join(command)}", flush=True)
+    # Only the fake's account and no proxy: the user's own settings stay out of the demo.
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("WECHAT_") and not name.lower().endswith("_proxy")
+    }
+    try:
+        done = subprocess.run(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            env=env,
+            timeout=CHILD_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired:
+        print(f"(still running after {CHILD_TIMEOUT} s: stopped it)")
+        return False
+    print(done.stdout, end="")
+    notes = [f"exit {done.returncode}"]
+    ok = done.returncode == step.exit_code
+    if not ok:
+        notes.append(f"expected {step.exit_code}")
+    if watched:
+        got = len(watched.requests) - seen
+        name = "the fake" if watched is playground.fake else "that server"
+        notes.append(f"{name} got {'no' if got == 0 else got} request{'s' * (got > 1)}")
+        ok = ok and got == 0
+    print(f"({'; '.join(notes)})")
+    return ok
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
