@@ -451,6 +451,15 @@ def _short(path: str) -> str:
     return path if relative.startswith(os.pardir) else relative
 
 
+def clean_environ() -> dict[str, str]:
+    """This environment without an account or a proxy: only the fake's account may be used."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("WECHAT_") and not name.lower().endswith("_proxy")
+    }
+
+
 def serve(playground: _Playground, behaviours: list[Behaviour]) -> int:
     """Serve until Ctrl-C or SIGTERM, printing how to use the fake and each request."""
     fake = playground.fake
@@ -543,12 +552,6 @@ def _run_step(number: int, step: _Step, playground: _Playground) -> bool:
     seen = len(watched.requests) if watched else 0
     command = playground.command(*step.args)
     print(f"\n{number}. {step.title}\n$ {shlex.join(command)}", flush=True)
-    # Only the fake's account and no proxy: the user's own settings stay out of the demo.
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("WECHAT_") and not name.lower().endswith("_proxy")
-    }
     try:
         done = subprocess.run(
             command,
@@ -557,7 +560,7 @@ def _run_step(number: int, step: _Step, playground: _Playground) -> bool:
             stderr=subprocess.STDOUT,
             text=True,
             errors="replace",
-            env=env,
+            env=clean_environ(),
             timeout=CHILD_TIMEOUT,
         )
     except subprocess.TimeoutExpired:

@@ -23,11 +23,7 @@ import fake_wechat
 from conftest import OUTPUTS, ROOT, SCRIPT
 
 FAKE = str(ROOT / "tests" / "fake_wechat.py")
-CLEAN_ENV = {
-    name: value
-    for name, value in os.environ.items()
-    if not name.startswith("WECHAT_") and not name.lower().endswith("_proxy")
-}
+CLEAN_ENV = fake_wechat.clean_environ()
 
 
 def _fake_program(*args: str, cwd: Path) -> subprocess.Popen[str]:
