@@ -463,7 +463,7 @@ def clean_environ() -> dict[str, str]:
 def serve(playground: _Playground, behaviours: list[Behaviour]) -> int:
     """Serve until Ctrl-C or SIGTERM, printing how to use the fake and each request."""
     fake = playground.fake
-    fake.behaviour = behaviours if len(behaviours) > 1 else behaviours[0]
+    fake.behaviour = list(behaviours)  # one per request, the last one repeated
     fake.log = lambda line: print(f"fake WeChat got: {line}", flush=True)
     print(
         f"fake WeChat serving {fake.base_url}, with a certificate from a throwaway CA\n"
