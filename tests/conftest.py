@@ -19,6 +19,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 import trustme
+from hypothesis import HealthCheck, settings
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -31,6 +32,13 @@ SCRIPT = str(ROOT / "fetch_token.py")
 SECRET_FORMS = {SECRET, quote(SECRET, safe=""), quote_plus(SECRET)}
 OUTPUTS: list[str] = []  # everything the tool printed during the whole suite
 ENV_TO_CLEAR = ("WECHAT_APPID", "WECHAT_APPSECRET", "https_proxy", "HTTPS_PROXY", "all_proxy")
+
+# Property-based tests: CI runs a fixed, repeatable set ("ci", the default); run
+# `pytest --hypothesis-profile=hunt` to let Hypothesis search far longer for new cases.
+_PATIENT = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+settings.register_profile("ci", derandomize=True, database=None, max_examples=60, **_PATIENT)
+settings.register_profile("hunt", max_examples=3000, **_PATIENT)
+settings.load_profile("ci")
 
 
 class Result(NamedTuple):
