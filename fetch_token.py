@@ -18,24 +18,28 @@ The AppID and AppSecret come from WECHAT_APPID / WECHAT_APPSECRET or config.ini
 until it is close to expiry, because each new fetch invalidates the token that other
 programs may be using. Exit codes: 0 token printed, 1 WeChat answered with an
 errcode, 2 usage or configuration error, 3 network, TLS, HTTP or response failure,
-130 interrupted (Ctrl-C), 141 stdout closed early.
+74 stdout cannot take the token, 141 stdout closed early (broken pipe). Ctrl-C ends it
+at once, as killed by SIGINT (the shell shows 130).
 """
 
 from __future__ import annotations
 
 import argparse
 import configparser
-import io
+import contextlib
+import functools
 import json
 import os
 import re
+import stat
 import sys
 import time
 from typing import TYPE_CHECKING, NamedTuple, NoReturn
 from urllib.parse import quote, quote_plus, urlencode, urlsplit
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
+    from typing import TypeGuard
 
     import pycurl
 
@@ -68,6 +72,11 @@ MAX_RETRIES = 5
 FIRST_WAIT = 0.5  # seconds before the first retry; doubled before each next one
 CACHE_MARGIN = 300  # seconds: a cached token with less left than this is not reused
 LOCK_POLL = 0.02  # seconds between looks at a cache lock held by another process
+MIN_ATTEMPT = 0.1  # seconds: an attempt with less time than this left is not started
+SETUP_TIME = 0.1  # seconds allowed for each attempt's own work, besides its timeout
+MAX_EXPIRES_IN = 86400  # seconds: WeChat says 7200; no lifetime over a day is trusted
+MAX_FILE = 64 * 1024  # bytes: the most read from a config or cache file
+SECRET_RUN = 8  # this many consecutive characters of the AppSecret are masked wherever seen
 DEFAULT_CONFIG = "config.ini"
 CONFIG_SECTION = "wechat"
 CONFIG_KEYS = (
@@ -81,26 +90,45 @@ CONFIG_KEYS = (
     "cache_file",
 )
 EXIT_OK, EXIT_WECHAT, EXIT_USAGE, EXIT_TRANSPORT = 0, 1, 2, 3
-EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 130, 141  # 128 + SIGINT, 128 + SIGPIPE, as shells do
+EXIT_INTERNAL, EXIT_OUTPUT = 70, 74  # sysexits.h: EX_SOFTWARE (a bug), EX_IOERR
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell shows for `... | head -c0`
 
 
 # --- Errors: one class per exit code -------------------------------------------------
 
 
 class FetchTokenError(Exception):
-    """Base class of every error this module raises on purpose."""
+    """Base class of every error this module raises on purpose.
+
+    `hint` says what to do next. `quoted` is text from outside (a server's answer), kept
+    whole so that scrub() can mask the AppSecret in it before it is cut to an excerpt.
+    """
 
     exit_code = EXIT_TRANSPORT
+    hint = "check this machine's network, then try again"
+
+    def __init__(self, message: str, *, hint: str = "", quoted: bytes | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint or self.hint
+        self.quoted = None if quoted is None else quoted.decode("utf-8", errors="replace")
+
+    def __str__(self) -> str:
+        message = str(self.args[0]) if self.args else ""
+        return message if self.quoted is None else f"{message}: {_excerpt(self.quoted)}"
 
     def scrub(self, secret: str) -> None:
-        """Mask the AppSecret and neutralise control characters in the message."""
+        """Mask the AppSecret in all this error shows; the excerpt is cut only afterwards."""
         self.args = tuple(clean(str(arg), secret) for arg in self.args)
+        self.hint = clean(self.hint, secret)
+        if self.quoted is not None:
+            self.quoted = redact(self.quoted, secret)
 
 
 class ConfigError(FetchTokenError):
     """Bad command line or configuration, found before any connection is made."""
 
     exit_code = EXIT_USAGE
+    hint = "see --help, and config.ini.example for the settings and their values"
 
 
 class WeChatAPIError(FetchTokenError):
@@ -109,14 +137,10 @@ class WeChatAPIError(FetchTokenError):
     exit_code = EXIT_WECHAT
 
     def __init__(self, errcode: int, errmsg: str) -> None:
-        super().__init__(f"errcode {errcode}: {errmsg}")
+        message = f"errcode {errcode}: {errmsg}" if errmsg else f"errcode {errcode}"
+        super().__init__(message, hint=hint_for(errcode, errmsg))
         self.errcode = errcode
         self.errmsg = errmsg
-
-    @property
-    def hint(self) -> str:
-        """What the user should do about this errcode."""
-        return hint_for(self.errcode, self.errmsg)
 
     def scrub(self, secret: str) -> None:
         super().scrub(secret)
@@ -126,17 +150,46 @@ class WeChatAPIError(FetchTokenError):
 class TransportError(FetchTokenError):
     """No usable answer: cannot connect, timed out, connection cut, ..."""
 
-    def __init__(self, message: str, *, transient: bool = False) -> None:
-        super().__init__(message)
+    hint = (
+        "check that this machine reaches WeChat (DNS, firewall, proxy); "
+        "if it usually does, try again in a minute"
+    )
+
+    def __init__(
+        self, message: str, *, transient: bool = False, hint: str = "", quoted: bytes | None = None
+    ) -> None:
+        super().__init__(message, hint=hint, quoted=quoted)
         self.transient = transient  # a failure that can pass: worth another attempt
 
 
 class TLSError(TransportError):
     """The server's certificate failed verification: nothing was sent to it."""
 
+    hint = (
+        "if a corporate proxy re-signs TLS, give its CA with --cacert; otherwise something "
+        "is posing as WeChat: verification stays on, on purpose"
+    )
+
 
 class ResponseError(TransportError):
     """The server answered, but not with HTTP 200 and a token in JSON."""
+
+    hint = (
+        "this is not WeChat's API answering: check --api-base, and whether a proxy or a "
+        "Wi-Fi login page is in the way"
+    )
+
+
+class _OutputError(FetchTokenError):
+    """stdout cannot take the result: closed, full, or broken."""
+
+    exit_code = EXIT_OUTPUT
+    hint = "give the command a stdout that can be written, e.g. TOKEN=$(python fetch_token.py)"
+
+
+class _BrokenPipe(_OutputError):
+    exit_code = EXIT_BROKEN_PIPE
+    hint = "the program reading this command's output stopped before the token arrived"
 
 
 class AccessToken(NamedTuple):
@@ -187,7 +240,10 @@ def get_access_token(
         response = _http_request(url, cacert, timeout, body)  # curl_init(); ... curl_exec($ch);
         note(f"HTTP {response.status} from {response.address}")
         note("time since start: " + response.timings)
-        return parse_token_response(response.status, response.body)  # json_decode(...)
+        token = parse_token_response(response.status, response.body)  # json_decode(...)
+        if redact(token.access_token, secret) != token.access_token:  # never print the secret
+            raise ResponseError("the access_token in the answer holds the AppSecret: refused")
+        return token
     except FetchTokenError as error:
         error.scrub(secret)  # a caller may log the exception: keep it safe to print
         raise
@@ -223,7 +279,10 @@ def _http_request(url: str, cacert: str, timeout: float, body: bytes | None = No
     """GET `url` (or POST `body` as JSON) with pycurl, TLS verified, bounded in time and size."""
     # Imported here, not at the top: a caller that fails before the request (a
     # configuration error, say) should not pay the ~30 ms that loading libcurl costs.
-    import pycurl
+    try:
+        import pycurl
+    except ImportError as error:  # not installed, or built for another libcurl
+        raise _missing("pycurl", error) from None
 
     answer = _CappedBody()
     c = pycurl.Curl()  # $ch = curl_init();
@@ -278,6 +337,15 @@ class _CappedBody:
         return None  # None: all of it taken
 
 
+def _missing(package: str, error: ImportError) -> ConfigError:
+    """pycurl or certifi cannot be imported: one line that says how to install it."""
+    return ConfigError(
+        f"{package} cannot be imported ({error}); install it: python -m pip install {package}",
+        hint="a fetch needs pycurl and certifi (pip install -r requirements.txt); "
+        "a cached token needs neither",
+    )
+
+
 def _ms(seconds: float) -> int:
     """Milliseconds for libcurl: at least 1 (0 means no timeout), at most MAX_TIMEOUT."""
     return max(1, round(min(seconds, MAX_TIMEOUT) * 1000))
@@ -305,40 +373,45 @@ def parse_token_response(status: int, body: bytes) -> AccessToken:
     """Turn WeChat's answer into an AccessToken, or raise the matching error."""
     if status != 200:  # a 5xx is the server's trouble and may pass; a 4xx will not
         raise ResponseError(
-            f"HTTP {status} instead of 200: {_excerpt(body)}", transient=500 <= status <= 599
+            f"HTTP {status} instead of 200", quoted=body, transient=500 <= status <= 599
         )
     if not body.strip():
         raise ResponseError("empty response (HTTP 200 with no body)")
     try:
         answer = json.loads(body)  # $jsoninfo = json_decode($output, true);
     except (ValueError, RecursionError):  # not JSON, not UTF-8, or absurdly nested
-        raise ResponseError(f"response is not JSON: {_excerpt(body)}") from None
+        raise ResponseError("response is not JSON", quoted=body) from None
     if not isinstance(answer, dict):
-        raise ResponseError(f"response is not a JSON object: {_excerpt(body)}")
+        raise ResponseError("response is not a JSON object", quoted=body)
     errcode = answer.get("errcode", 0)
     if errcode != 0:  # {"errcode":40013,"errmsg":"invalid appid"} comes with HTTP 200
         errmsg = answer.get("errmsg", "")
-        if not isinstance(errcode, int) or not isinstance(errmsg, str):
-            raise ResponseError(f"malformed error answer: {_excerpt(body)}")
+        if not _whole_number(errcode) or not isinstance(errmsg, str):
+            raise ResponseError("malformed error answer", quoted=body)
         raise WeChatAPIError(errcode, errmsg)
     token = answer.get("access_token")  # $access_token = $jsoninfo["access_token"];
     expires_in = answer.get("expires_in")
     if not isinstance(token, str) or not _TOKEN.fullmatch(token):
-        raise ResponseError(f"no usable access_token in the response: {_excerpt(body)}")
-    if isinstance(expires_in, bool) or not isinstance(expires_in, int) or expires_in <= 0:
-        raise ResponseError(f"no usable expires_in in the response: {_excerpt(body)}")
-    return AccessToken(token, expires_in)
+        raise ResponseError("no usable access_token in the response", quoted=body)
+    if not _whole_number(expires_in) or expires_in <= 0:
+        raise ResponseError("no usable expires_in in the response", quoted=body)
+    return AccessToken(token, min(expires_in, MAX_EXPIRES_IN))  # 10**400 is not a lifetime
 
 
 _TOKEN = re.compile(r"[\x21-\x7e]{1,4096}")  # printable ASCII: safe to print and store
 
 
-def _excerpt(body: bytes, limit: int = 80) -> str:
-    """The start of a body, for an error message (cleaned later, like all output)."""
-    if not body:
+def _whole_number(value: object) -> TypeGuard[int]:
+    """An int from JSON; not a bool, which Python counts as an int."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _excerpt(text: str, limit: int = 80) -> str:
+    """The start of a text from outside, quoted, for a message. The AppSecret is masked
+    in the whole text before this cuts it (FetchTokenError.scrub)."""
+    if not text:
         return "(empty body)"
-    text = body[: limit * 4].decode("utf-8", errors="replace")  # UTF-8: up to 4 bytes a char
-    return repr(text[:limit] + ("..." if len(text) > limit or len(body) > limit * 4 else ""))
+    return repr(text[:limit] + ("..." if len(text) > limit else ""))
 
 
 def _transport_error(
@@ -357,17 +430,21 @@ def _transport_error(
     if body.too_large:
         return ResponseError(f"response larger than {MAX_BODY // 1024} KiB from {host}: refused")
     if code == pycurl.E_PEER_FAILED_VERIFICATION:
-        return TLSError(_tls_problem(c, host, cacert, message) + "; nothing was sent")
+        problem, hint = _tls_problem(c, host, cacert, message)
+        return TLSError(problem + "; nothing was sent", hint=hint)
     if code == pycurl.E_SSL_CONNECT_ERROR:
         return TLSError(f"TLS handshake with {host} failed: {message}")
     if code == pycurl.E_SSL_CACERT_BADFILE:
-        return ConfigError(f"cannot use CA bundle {cacert}: {message}")
+        return ConfigError(
+            f"cannot use CA bundle {cacert}: {message}",
+            hint="give a PEM file of CA certificates, or leave --cacert out to use certifi's",
+        )
     # The rest may pass: a retry, perhaps on the backup domain, can succeed.
     if code in (pycurl.E_PARTIAL_FILE, pycurl.E_RECV_ERROR):
         return TransportError(f"the answer from {host} was cut off: {message}", transient=True)
     if code == pycurl.E_OPERATION_TIMEDOUT:
         return TransportError(
-            f"no answer from {host} within {timeout:g} s: {message}", transient=True
+            f"no answer from {host} within {round(timeout, 2):g} s: {message}", transient=True
         )
     can_pass = (
         pycurl.E_COULDNT_RESOLVE_HOST,
@@ -380,25 +457,33 @@ def _transport_error(
     )
 
 
-def _tls_problem(c: pycurl.Curl, host: str | None, cacert: str, message: str) -> str:
-    """Say which of the usual certificate failures this was."""
+def _tls_problem(c: pycurl.Curl, host: str | None, cacert: str, message: str) -> tuple[str, str]:
+    """Say which of the usual certificate failures this was, and what to do about it."""
     import pycurl
 
     result = c.getinfo(pycurl.SSL_VERIFYRESULT)  # OpenSSL's X509_V_ERR_* code
+    clock = "check this machine's clock and time zone (date -u); if it is right, try later"
     if result == 10:
-        return f"TLS: the certificate of {host} has expired"
+        return f"TLS: the certificate of {host} has expired", clock
     if result == 9:
-        return f"TLS: the certificate of {host} is not valid yet (check this machine's clock)"
+        return f"TLS: the certificate of {host} is not valid yet", clock
     if result in (2, 18, 19, 20, 21):
-        return f"TLS: the certificate of {host} is not from a CA in {cacert} (untrusted CA)"
+        return f"TLS: the certificate of {host} is not from a CA in {cacert} (untrusted CA)", (
+            "behind a corporate proxy that re-signs TLS, give its CA with --cacert; "
+            "elsewhere, something is posing as WeChat: do not turn verification off"
+        )
     if "subject name" in message or "host name" in message:
-        return f"TLS: the certificate is not for {host} (wrong hostname)"
-    return f"TLS: the certificate of {host} failed verification: {message}"
+        return f"TLS: the certificate is not for {host} (wrong hostname)", (
+            "check --api-base: it must name the host the certificate is for"
+        )
+    return f"TLS: the certificate of {host} failed verification: {message}", TLSError.hint
 
 
 def _certifi_bundle() -> str:
-    import certifi  # imported only when a request is made (see _http_request)
-
+    try:
+        import certifi  # imported only when a request is made (see _http_request)
+    except ImportError as error:
+        raise _missing("certifi", error) from None
     return certifi.where()
 
 
@@ -406,27 +491,30 @@ def _certifi_bundle() -> str:
 
 
 def with_retries(
-    attempt: Callable[[str], AccessToken],
+    attempt: Callable[[str, float], AccessToken],
     api_bases: Sequence[str],
     retries: int = DEFAULT_RETRIES,
     log: Callable[[str], None] = lambda _text: None,
     sleep: Callable[[float], object] = time.sleep,
+    deadline: float = float("inf"),
 ) -> AccessToken:
-    """Return attempt(api_base), calling it at most 1 + `retries` times.
+    """Return attempt(api_base, seconds_left), calling it at most 1 + `retries` times.
 
     Another attempt is made only after a failure that can pass (see worth_retrying),
     after a wait of 0.5 s, then 1 s, 2 s, ...; each attempt goes to the next base in
     `api_bases`, wrapping around, so a dead primary domain costs one timeout, no more.
+    No attempt starts, and no wait is made, past `deadline` (time.monotonic()).
     """
     number = 0
     while True:
         api_base = api_bases[number % len(api_bases)]
         try:
-            return attempt(api_base)
+            return attempt(api_base, deadline - time.monotonic())
         except FetchTokenError as error:
-            if number == retries or not worth_retrying(error):
-                raise
             wait = retry_wait(number)
+            out_of_time = time.monotonic() + wait + MIN_ATTEMPT > deadline
+            if number == retries or not worth_retrying(error) or out_of_time:
+                raise
             following = api_bases[(number + 1) % len(api_bases)]
             log(f"attempt {number + 1} of {retries + 1} failed: {error}")
             log(f"next attempt in {wait:g} s, via {following}")
@@ -452,8 +540,14 @@ def retry_wait(number: int) -> float:
 
 
 def longest_wait(retries: int, timeout: float) -> float:
-    """The most time that 1 + `retries` attempts and the waits between them can take."""
-    return (retries + 1) * timeout + sum(retry_wait(number) for number in range(retries))
+    """The most time that 1 + `retries` attempts and the waits between them can take.
+
+    This is the bound on a whole run of the command, waiting for the cache lock included:
+    31.8 s by default. Each attempt counts SETUP_TIME besides its timeout, so that a run
+    alone never has to cut its last attempt short by the few milliseconds of its own work.
+    """
+    attempts = (retries + 1) * (timeout + SETUP_TIME)
+    return attempts + sum(retry_wait(number) for number in range(retries))
 
 
 # --- The cache: one token per AppID and endpoint, shared by every process -------------
@@ -484,7 +578,7 @@ def reusable(entry: CacheEntry, wanted: CacheEntry, now: float) -> str:
         return "it was fetched with another AppSecret"
     left = entry.expires_at - now
     margin = min(CACHE_MARGIN, entry.expires_in / 2)  # short lifetimes keep half
-    if not margin < left <= entry.expires_in:  # also false for nan: never trust it
+    if not margin < left <= entry.expires_in:
         return f"it has {max(left, 0):.0f} s left, and {margin:.0f} s is the margin"
     return ""
 
@@ -495,7 +589,8 @@ def secret_fingerprint(secret: str) -> str:
     # 2 ms and 4 MiB), which only the cache needs.
     import hashlib
 
-    return hashlib.sha256(b"fetch_token cache:" + secret.encode()).hexdigest()
+    data = secret.encode(errors="surrogateescape")  # any str: the check on it comes later
+    return hashlib.sha256(b"fetch_token cache:" + data).hexdigest()
 
 
 def cached_access_token(
@@ -505,12 +600,15 @@ def cached_access_token(
 
     Returns the token (with the time it has left) and whether it came from the cache.
     The whole "read; if stale, fetch and write" runs under a lock, so processes
-    started together make one request and print one token.
+    started together make one request and print one token. The whole run, waiting
+    for the lock included, ends within longest_wait(retries, timeout).
     """
+    bound = longest_wait(settings.retries, settings.timeout)
     path = settings.cache_file
     if path is None:  # --no-cache
-        return _fetch(settings, log), False
-    lock = _lock(path, longest_wait(settings.retries, settings.timeout) + 1, log)
+        return _fetch(settings, log, time.monotonic() + bound), False
+    started = time.time()  # a failure recorded after this is news to this run
+    lock, deadline = _lock(path, bound, log)
     try:
         now = time.time()
         wanted = _wanted(settings, now)
@@ -524,7 +622,15 @@ def cached_access_token(
                 return AccessToken(entry.access_token, int(entry.expires_at - now)), True
             if why_not:
                 log(f"cache: not using the token in {path}: {why_not}")
-        token = _fetch(settings, log)
+        key = f"{_failure_key(wanted)} {settings.cacert or ''}"
+        failure = _failure_since(lock, started, key)
+        if failure:  # another process asked while this one waited: do not ask again
+            raise failure
+        try:
+            token = _fetch(settings, log, deadline)
+        except FetchTokenError as error:
+            _record_failure(lock, key, error)
+            raise
         entry = wanted._replace(
             access_token=token.access_token,
             expires_in=token.expires_in,
@@ -535,6 +641,7 @@ def cached_access_token(
             log(f"cache: token saved in {path}")
         except OSError as error:  # the token is good: print it, but say what went wrong
             warn(f"could not save the token in {path}: {error.strerror}; next run fetches again")
+        _record_failure(lock, "", None)  # clears an older note
         return token, False
     finally:
         if lock is not None:
@@ -554,10 +661,10 @@ def _wanted(settings: Settings, now: float) -> CacheEntry:
     )
 
 
-def _fetch(settings: Settings, log: Callable[[str], None]) -> AccessToken:
+def _fetch(settings: Settings, log: Callable[[str], None], deadline: float) -> AccessToken:
     """A new token from WeChat, with the retries and failover that settings allow."""
 
-    def attempt(api_base: str) -> AccessToken:
+    def attempt(api_base: str, seconds_left: float) -> AccessToken:
         return get_access_token(
             settings.appid,
             settings.secret,
@@ -565,63 +672,128 @@ def _fetch(settings: Settings, log: Callable[[str], None]) -> AccessToken:
             stable=settings.stable,
             force_refresh=settings.force_refresh,
             cacert=settings.cacert,
-            timeout=settings.timeout,
+            timeout=max(MIN_ATTEMPT, min(settings.timeout, seconds_left)),
             log=log,
         )
 
-    return with_retries(attempt, settings.api_bases, settings.retries, log)
+    return with_retries(attempt, settings.api_bases, settings.retries, log, deadline=deadline)
 
 
 _CACHE_WAYS_OUT = "choose another with --cache-file, or run with --no-cache"
 
 
-def _lock(path: str, patience: float, log: Callable[[str], None]) -> int | None:
+def _lock(path: str, bound: float, log: Callable[[str], None]) -> tuple[int | None, float]:
     """Lock the cache (on PATH.lock, created 0600); None where locking does not exist.
 
-    Waits at most `patience` seconds: as long as a healthy process needs to fetch.
+    Returns the lock and this run's deadline: `bound` seconds from now, or, for a process
+    that has to wait, from the moment it found the lock taken. Either way, the holder's
+    deadline comes first, so a waiting process outlives the holder and hears its news.
+    (A holder ends before its deadline: a bound counts SETUP_TIME per attempt.)
     """
     try:
+        _refuse_odd_file(path, "the cache file")
         os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)  # 0700 if new
         import fcntl  # POSIX only
 
-        lock = os.open(path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        lock = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | _NONBLOCK, 0o600)
     except ImportError:
         log("cache: no file locking on this system (no fcntl): using the cache unlocked")
-        return None
+        return None, time.monotonic() + bound
     except OSError as error:
         raise ConfigError(
-            f"cannot use the cache {path}: {error.filename}: {error.strerror}; {_CACHE_WAYS_OUT}"
+            f"cannot use the cache {path}: {error.filename}: {error.strerror}",
+            hint=_CACHE_WAYS_OUT,
         ) from None
-    deadline = time.monotonic() + patience
-    while True:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return lock
-        except BlockingIOError:  # another process is fetching: wait for its token
-            if time.monotonic() > deadline:
+    deadline = time.monotonic() + bound
+    waiting = False
+    try:
+        _refuse_odd_file(path + ".lock", "the cache's lock file", os.fstat(lock))
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return lock, deadline
+            except BlockingIOError:  # another process is fetching: wait for its token
+                if not waiting:
+                    waiting, deadline = True, time.monotonic() + bound
+                    log(f"cache: another process holds {path}.lock: waiting for its token")
+                elif time.monotonic() > deadline:
+                    raise TransportError(
+                        f"gave up after {bound:g} s, the time bound of this run: another "
+                        f"process has held {path}.lock all that time, fetching a token",
+                        hint="that process may use a longer --timeout or more --retries; "
+                        "run this again once it is done, or give this run its own --cache-file",
+                    ) from None
+                time.sleep(LOCK_POLL)
+            except OSError as error:  # e.g. a network file system without locks
+                log(f"cache: cannot lock {path}.lock ({error.strerror}): using the cache unlocked")
                 os.close(lock)
-                raise TransportError(
-                    f"another process has held {path}.lock for {patience:g} s; is it stuck?"
-                ) from None
-            time.sleep(LOCK_POLL)
-        except OSError as error:  # e.g. a network file system without locks
+                return None, deadline
+    except BaseException:
+        with contextlib.suppress(OSError):
             os.close(lock)
-            log(f"cache: cannot lock {path}.lock ({error.strerror}): using the cache unlocked")
-            return None
+        raise
+
+
+def _failure_key(wanted: CacheEntry) -> str:
+    """Which request a recorded failure was for: only the same request may share it."""
+    return " ".join((wanted.appid, wanted.endpoint, wanted.api_base, wanted.secret_sha256))
+
+
+def _record_failure(lock: int | None, key: str, error: FetchTokenError | None) -> None:
+    """Leave a note of this run's failure in the lock file, for the processes waiting
+    for the lock; with no error, clear it. A courtesy: it never fails the run."""
+    if lock is None:
+        return
+    note = b""
+    if error is not None:
+        record = {"at": time.time(), "key": key, "exit_code": error.exit_code}
+        record.update(message=str(error)[:1000], hint=error.hint[:1000])
+        if isinstance(error, WeChatAPIError):
+            record.update(errcode=error.errcode, errmsg=error.errmsg[:1000])
+        note = json.dumps(record).encode()
+    with contextlib.suppress(OSError):
+        os.ftruncate(lock, 0)
+        os.pwrite(lock, note, 0)
+
+
+def _failure_since(lock: int | None, since: float, key: str) -> FetchTokenError | None:
+    """The failure another process recorded for the same request after `since`, if any."""
+    if lock is None:
+        return None
+    try:
+        record = json.loads(os.pread(lock, 4 * 1024, 0) or b"null")
+    except (OSError, ValueError, RecursionError):
+        return None  # no note, or not one of ours: ask WeChat
+    if not isinstance(record, dict) or record.get("key") != key:
+        return None
+    at, code = record.get("at"), record.get("exit_code")
+    message, hint = record.get("message"), record.get("hint")
+    errcode, errmsg = record.get("errcode"), record.get("errmsg")
+    if not (isinstance(at, float) and since <= at <= time.time() + 1):
+        return None  # old news, from before this run
+    if not (code in (EXIT_WECHAT, EXIT_USAGE, EXIT_TRANSPORT) and isinstance(message, str)):
+        return None
+    error = (
+        WeChatAPIError(errcode, errmsg)
+        if _whole_number(errcode) and isinstance(errmsg, str)
+        else TransportError(message, hint=hint if isinstance(hint, str) else "")
+    )
+    error.exit_code = code
+    error.args = (f"{error} (another process got this answer while this one waited for it)",)
+    return error
 
 
 def _read_cache(path: str, log: Callable[[str], None]) -> CacheEntry | None:
     """The entry in the cache file; None, with a note, if there is none or it is damaged."""
     try:
-        with open(path, "rb") as file:
-            data = json.loads(file.read(MAX_BODY))
+        data = json.loads(_read_small_file(path, "the cache file")[0])
         entry = CacheEntry(**data)  # TypeError: missing or unknown fields
     except FileNotFoundError:
         log(f"cache: nothing in {path} yet")
         return None
     except OSError as error:
         raise ConfigError(
-            f"cannot read the cache {path}: {error.strerror}; {_CACHE_WAYS_OUT}"
+            f"cannot read the cache {path}: {error.strerror}", hint=_CACHE_WAYS_OUT
         ) from None
     except (ValueError, RecursionError, TypeError):  # not JSON, or not our shape
         entry = None
@@ -632,11 +804,13 @@ def _read_cache(path: str, log: Callable[[str], None]) -> CacheEntry | None:
 
 
 def _well_formed(entry: CacheEntry) -> bool:
-    """Each field has the type it should: the file may have been edited or cut short."""
+    """Each field has the type and range it should: the file may be edited or cut short."""
     return (
         all(isinstance(text, str) for text in entry[:5])
-        and isinstance(entry.expires_in, int)
+        and _whole_number(entry.expires_in)
+        and 0 < entry.expires_in <= MAX_EXPIRES_IN
         and isinstance(entry.expires_at, (int, float))
+        and 0 < entry.expires_at < 1e12  # a Unix time; also false for nan and inf
         and bool(_TOKEN.fullmatch(entry.access_token))
     )
 
@@ -646,16 +820,65 @@ def _write_cache(path: str, entry: CacheEntry) -> None:
     import tempfile  # only when a token is stored: a cache hit does not pay for it
 
     folder = os.path.dirname(path) or "."
-    fd, temporary = tempfile.mkstemp(dir=folder, prefix=".fetch_token-", suffix=".tmp")  # 0600
+    with _signals_held():  # Ctrl-C here takes effect once the new file is in place
+        fd, temporary = tempfile.mkstemp(dir=folder, prefix=".fetch_token-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as file:
+                json.dump(entry._asdict(), file)
+                file.flush()
+                os.fsync(file.fileno())  # on disk before it takes the old entry's place
+            os.replace(temporary, path)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold back Ctrl-C and kill signals for a moment; they take effect at the end."""
+    import signal
+
+    held = {signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", signal.SIGTERM)}
+    if not hasattr(signal, "pthread_sigmask"):  # Windows
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            json.dump(entry._asdict(), file)
-            file.flush()
-            os.fsync(file.fileno())  # on disk before it takes the old entry's place
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)  # POSIX: never wait
+
+
+def _refuse_odd_file(path: str, what: str, info: os.stat_result | None = None) -> None:
+    """Refuse a FIFO, device or folder where a small regular file belongs: reading one
+    would block, or never end. A file that does not exist yet is fine."""
+    if info is None:
+        try:
+            info = os.stat(path)
+        except (OSError, ValueError):  # missing (fine), or unusable: open() will say
+            return
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+        raise ConfigError(f"{what} {path} is {kind}", hint="point it at a regular file")
+    if info.st_size > MAX_FILE:
+        raise ConfigError(
+            f"{what} {path} is larger than {MAX_FILE // 1024} KiB: not ours",
+            hint="point it at the right file",
+        )
+
+
+def _read_small_file(path: str, what: str) -> tuple[bytes, int]:
+    """The bytes of a small regular file, and its mode; never blocks, never reads much."""
+    fd = os.open(path, os.O_RDONLY | _NONBLOCK | getattr(os, "O_BINARY", 0))
+    try:
+        info = os.fstat(fd)
+        _refuse_odd_file(path, what, info)
+        return os.read(fd, MAX_FILE + 1)[:MAX_FILE], info.st_mode
+    finally:
+        os.close(fd)
 
 
 def default_cache_file(appid: str, stable: bool, environ: Mapping[str, str]) -> str:
@@ -675,24 +898,73 @@ def default_cache_file(appid: str, stable: bool, environ: Mapping[str, str]) -> 
 
 # --- Redaction and sanitising: every message passes through clean() -----------------
 
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
-
 
 def sanitize(text: str) -> str:
-    r"""Show control characters (terminal escapes, newlines, bidi marks) as \x.. escapes."""
-    return _UNSAFE.sub(lambda match: ascii(match[0])[1:-1], text)
+    r"""Show what could act on a terminal as escapes (\x1b, \u202e, \U000e0041): control
+    and format characters (bidi marks, zero-width and tag characters), line and paragraph
+    separators, private-use, surrogate and unassigned code points, by Unicode category."""
+    if text.isprintable():  # the usual case, and no import needed
+        return text
+    import unicodedata
+
+    return "".join(
+        ascii(char)[1:-1] if unicodedata.category(char) in _HIDDEN else char for char in text
+    )
+
+
+_HIDDEN = {"Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn"}  # shown as escapes; other spaces are fine
 
 
 def redact(text: str, secret: str) -> str:
-    """Replace the AppSecret, raw or URL-encoded in any letter case, with ***."""
+    """Replace every run of SECRET_RUN or more characters of the AppSecret with ***.
+
+    A run is found as it is, URL-encoded (either letter case), JSON-escaped or repr()-escaped,
+    so the secret is masked even when a server echoes a piece of it. Give it whole texts:
+    once a text is cut, quoted or escaped, a piece of the secret may no longer be seen.
+    """
     if not secret:
         return text
-    forms = sorted({secret, quote(secret, safe=""), quote_plus(secret)}, key=len, reverse=True)
-    return re.sub("|".join(map(re.escape, forms)), "***", text, flags=re.IGNORECASE)
+    runs: list[list[int]] = []  # [start, end] of each masked stretch, merged as they overlap
+    for match in _secret_pattern(secret).finditer(text):
+        start, end = match.start(), match.end(1)
+        if runs and start <= runs[-1][1]:
+            runs[-1][1] = max(runs[-1][1], end)
+        else:
+            runs.append([start, end])
+    shown, kept = [], 0
+    for start, end in runs:
+        shown += [text[kept:start], "***"]
+        kept = end
+    return "".join(shown) + text[kept:]
+
+
+@functools.lru_cache(maxsize=8)
+def _secret_pattern(secret: str) -> re.Pattern[str]:
+    """A regex that finds, at each position, a run of the secret in any of its forms."""
+    size = min(SECRET_RUN, len(secret))
+    pieces = {secret[i : i + size] for i in range(len(secret) - size + 1)}
+    forms = {encode(piece) for piece in pieces for encode in _SECRET_FORMS}
+    alternatives = "|".join(map(re.escape, sorted(forms, key=len, reverse=True)))
+    return re.compile(f"(?=({alternatives}))", re.IGNORECASE)  # (?=...): overlapping runs
+
+
+_SECRET_FORMS: tuple[Callable[[str], str], ...] = (
+    lambda piece: piece,  # as is
+    lambda piece: quote(piece, safe="", errors="surrogatepass"),  # in a URL: %2B, %2b
+    lambda piece: quote_plus(piece, safe="", errors="surrogatepass"),  # in a form: + for space
+    lambda piece: json.dumps(piece)[1:-1],  # in JSON, non-ASCII as \u escapes
+    lambda piece: json.dumps(piece, ensure_ascii=False)[1:-1],
+    lambda piece: repr(piece)[1:-1],  # in Python's repr(): a backslash doubled
+    lambda piece: ascii(piece)[1:-1],
+)
 
 
 def clean(text: str, secret: str) -> str:
-    """What every message goes through before it is shown: sanitised, then redacted."""
+    """What every message goes through before it is shown: sanitised, then redacted.
+
+    Sanitising changes no character an AppSecret can hold (it must be printable), so
+    redaction still sees every run of it, and sees the text exactly as it will be shown.
+    """
     return redact(sanitize(text), secret)
 
 
@@ -762,7 +1034,21 @@ def load_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Setti
     """Gather and check every setting before any connection is made."""
     path = args.config or DEFAULT_CONFIG
     section, warnings = _read_config(path, must_exist=args.config is not None)
+    try:
+        return _settings(args, environ, path, section, warnings)
+    except ConfigError as error:  # it may quote a value: mask any AppSecret given
+        for secret in (environ.get("WECHAT_APPSECRET", ""), section.get("appsecret", "")):
+            error.scrub(secret)
+        raise
 
+
+def _settings(
+    args: argparse.Namespace,
+    environ: Mapping[str, str],
+    path: str,
+    section: dict[str, str],
+    warnings: list[str],
+) -> Settings:
     def first(key: str, flag: str | None = None, env: str = "") -> tuple[str, str] | None:
         """The first value given (flag, environment, file) and where it came from."""
         for value, origin in (
@@ -778,7 +1064,7 @@ def load_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Setti
     appid, appid_origin = _credential(first("appid", args.appid, "WECHAT_APPID"), "appid", path)
     secret, _ = _credential(first("appsecret", env="WECHAT_APPSECRET"), "appsecret", path)
     if not re.fullmatch(r"wx[0-9a-f]{16}", appid):
-        warnings.append(f"{appid_origin}: {appid!r} does not look like an AppID (wx + 16 hex)")
+        warnings.append(f"{appid_origin}: '{appid}' does not look like an AppID (wx + 16 hex)")
 
     if args.api_base:  # --api-base, given once or more
         listed = [(value, "--api-base") for value in args.api_base]
@@ -823,15 +1109,23 @@ def load_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Setti
 def _api_base(value: str, origin: str) -> str:
     """An API base must be an https:// URL, plain enough to put a path after."""
     _check_plain(value, origin)
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # ValueError if out of range
+    except ValueError:  # e.g. https://[::1
+        parts, port = urlsplit(""), None
     if (
         parts.scheme != "https"
         or not parts.hostname
+        or port == 0
         or parts.query
         or parts.fragment
         or not (value.isascii() and _one_word(value))
     ):
-        raise ConfigError(f"{origin}: {value!r} is not an https:// URL; refusing")
+        raise ConfigError(
+            f"{origin}: '{value}' is not an https:// URL; refusing",
+            hint="write it like https://api.weixin.qq.com, without a path",
+        )
     return value
 
 
@@ -839,10 +1133,17 @@ def _credential(found: tuple[str, str] | None, key: str, path: str) -> tuple[str
     """The AppID or AppSecret: required, and a single word."""
     env = "WECHAT_APPID" if key == "appid" else "WECHAT_APPSECRET"
     if found is None:
-        raise ConfigError(f"no {key}: set {env}, or {key} in [{CONFIG_SECTION}] of {path}")
+        raise ConfigError(
+            f"no {key}: set {env}, or {key} in [{CONFIG_SECTION}] of {path}",
+            hint="copy config.ini.example to config.ini and fill in the AppID and AppSecret",
+        )
     value, origin = found
     if not _one_word(value):  # never echo the value: it may be the secret
-        raise ConfigError(f"{origin}: contains whitespace or a non-printable character")
+        raise ConfigError(
+            f"{origin}: contains whitespace or a non-printable character",
+            hint=f"copy the {key} again from WeChat's console: it is one word of letters "
+            "and digits",
+        )
     return found
 
 
@@ -855,24 +1156,27 @@ def _read_config(path: str, must_exist: bool) -> tuple[dict[str, str], list[str]
     """The [wechat] section of the config file, and warnings about the file."""
     parser = configparser.ConfigParser(interpolation=None)  # a '%' in a secret is literal
     try:
-        with open(path, encoding="utf-8-sig") as file:  # -sig: Notepad's BOM is fine
-            parser.read_file(file)
-            mode = os.fstat(file.fileno()).st_mode
+        data, mode = _read_small_file(path, "the config file")
+        parser.read_string(data.decode("utf-8-sig"))  # -sig: Notepad's BOM is fine
     except FileNotFoundError:
         if must_exist:
-            raise ConfigError(f"{path}: no such file") from None
+            raise ConfigError(
+                f"{path}: no such file", hint="check the path given with --config"
+            ) from None
         return {}, []
     except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
+        raise ConfigError(f"{path}: not UTF-8 text", hint="save it as UTF-8") from None
     except OSError as error:
-        raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
+        raise ConfigError(
+            f"{path}: cannot read: {error.strerror}", hint="check the file's permissions"
+        ) from None
     except configparser.Error as error:
-        raise ConfigError(f"{path}: {_config_syntax(error)}") from None
+        raise ConfigError(f"{path}: {_config_syntax(error)}", hint=_SEE_EXAMPLE) from None
     if not parser.has_section(CONFIG_SECTION):
-        raise ConfigError(f"{path}: no [{CONFIG_SECTION}] section")
+        raise ConfigError(f"{path}: no [{CONFIG_SECTION}] section", hint=_SEE_EXAMPLE)
     section = dict(parser.items(CONFIG_SECTION))
     warnings = [
-        f"{path}: unknown key {key!r} in [{CONFIG_SECTION}] ignored; "
+        f"{path}: unknown key '{key}' in [{CONFIG_SECTION}] ignored; "
         f"known keys: {', '.join(CONFIG_KEYS)}"
         for key in section
         if key not in CONFIG_KEYS
@@ -882,6 +1186,9 @@ def _read_config(path: str, must_exist: bool) -> tuple[dict[str, str], list[str]
     return section, warnings
 
 
+_SEE_EXAMPLE = "config.ini.example shows the layout: a [wechat] header, then key = value lines"
+
+
 def _config_syntax(error: configparser.Error) -> str:
     """configparser's complaint, without echoing the line (it may hold the secret)."""
     if isinstance(error, configparser.MissingSectionHeaderError):  # a ParsingError too
@@ -889,7 +1196,7 @@ def _config_syntax(error: configparser.Error) -> str:
     if isinstance(error, configparser.ParsingError):
         return f"line {error.errors[0][0]} is not 'key = value'"
     if isinstance(error, configparser.DuplicateOptionError):
-        return f"line {error.lineno}: key {error.option!r} given twice"
+        return f"line {error.lineno}: key '{error.option}' given twice"
     if isinstance(error, configparser.DuplicateSectionError):
         return f"line {error.lineno}: section [{error.section}] given twice"
     return "not a valid config file"
@@ -898,9 +1205,14 @@ def _config_syntax(error: configparser.Error) -> str:
 def _check_plain(value: str, origin: str) -> None:
     """Refuse empty and quoted values: configparser keeps quotes as part of the value."""
     if not value:
-        raise ConfigError(f"{origin}: empty value")
+        raise ConfigError(f"{origin}: empty value", hint="give it a value, or leave it out")
     if value[0] in "\"'" or value[-1] in "\"'":
-        raise ConfigError(f"{origin}: remove the quotes around the value")
+        raise ConfigError(
+            f"{origin}: remove the quotes around the value",
+            hint="config.ini takes values as written: appid = wx0123456789abcdef",
+        )
+    if "\0" in value:
+        raise ConfigError(f"{origin}: contains a NUL character", hint="retype the value")
 
 
 def _pick_cacert(flag: str | None, configured: str | None, config_path: str) -> str | None:
@@ -913,31 +1225,40 @@ def _pick_cacert(flag: str | None, configured: str | None, config_path: str) -> 
         origin = f"{config_path}: ca_bundle"
     else:
         return None
-    if not os.path.isfile(path):
-        raise ConfigError(f"{origin}: CA bundle {path!r} not found")
+    if not os.path.isfile(path):  # also refuses FIFOs and devices: libcurl would block
+        raise ConfigError(
+            f"{origin}: CA bundle '{path}' not found, or not a regular file",
+            hint="give the path of a PEM file with the CA certificates to trust",
+        )
     return path
 
 
 def _retries(value: str, origin: str) -> int:
-    if not (re.fullmatch(r"[0-9]+", value) and int(value) <= MAX_RETRIES):
-        raise ConfigError(f"{origin}: {value!r} must be a whole number from 0 to {MAX_RETRIES}")
+    if not (re.fullmatch(r"[0-9]{1,2}", value) and int(value) <= MAX_RETRIES):
+        raise ConfigError(
+            f"{origin}: '{value}' must be a whole number from 0 to {MAX_RETRIES}",
+            hint=f"the default is {DEFAULT_RETRIES}",
+        )
     return int(value)
 
 
 def _yes_no(value: str, origin: str) -> bool:
     answers = configparser.ConfigParser.BOOLEAN_STATES  # yes/no, true/false, on/off, 1/0
     if value.lower() not in answers:
-        raise ConfigError(f"{origin}: {value!r} must be yes or no")
+        raise ConfigError(f"{origin}: '{value}' must be yes or no", hint="the default is no")
     return answers[value.lower()]
 
 
 def _seconds(value: str, origin: str) -> float:
+    hint = f"the default is {DEFAULT_TIMEOUT:g}"
     try:
         seconds = float(value)
     except ValueError:
-        raise ConfigError(f"{origin}: {value!r} is not a number of seconds") from None
+        raise ConfigError(f"{origin}: '{value}' is not a number of seconds", hint=hint) from None
     if not 0 < seconds <= MAX_TIMEOUT:  # also refuses nan and inf
-        raise ConfigError(f"{origin}: {value!r} must be more than 0 and at most {MAX_TIMEOUT}")
+        raise ConfigError(
+            f"{origin}: '{value}' must be more than 0 and at most {MAX_TIMEOUT}", hint=hint
+        )
     return seconds
 
 
@@ -946,12 +1267,13 @@ def _seconds(value: str, origin: str) -> float:
 
 class _ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        raise ConfigError(f"{message} (see --help)")  # exit 2, printed like every error
+        raise ConfigError(message, hint="see --help")  # exit 2, printed like every error
 
 
 def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = _ArgumentParser(
         prog="fetch_token.py",
+        allow_abbrev=False,  # what is parsed is what was typed: --js is not --json
         description="Fetch a WeChat Official Account access_token over verified TLS. "
         "The AppSecret comes from WECHAT_APPSECRET or the config file, never from a flag: "
         "every user of the machine can read command lines.",
@@ -996,90 +1318,161 @@ def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
         # Name the options only: a mistaken `--appsecret VALUE` must not be echoed.
         names = sorted({arg.split("=")[0] for arg in unknown if arg.startswith("-")})
         if any("secret" in name for name in names):
-            raise ConfigError("the AppSecret has no option: set WECHAT_APPSECRET or config.ini")
-        raise ConfigError(f"unrecognized arguments: {' '.join(names) or '(values)'} (see --help)")
+            raise ConfigError(
+                "the AppSecret has no option",
+                hint="set WECHAT_APPSECRET, or appsecret in config.ini: every user of this "
+                "machine can read command lines",
+            )
+        raise ConfigError(
+            f"unrecognized arguments: {' '.join(names) or '(values)'}", hint="see --help"
+        )
     return args
 
 
 class _Output:
-    """Writes results and messages; every message passes through clean()."""
+    """The one place that prints: the result on stdout, messages on stderr, all cleaned."""
 
     def __init__(self, json_mode: bool, secret: str) -> None:
         self.json_mode = json_mode
         self.verbose = False
         self.secret = secret
 
-    def _stderr(self, prefix: str, text: str) -> None:
-        print(prefix + clean(text, self.secret), file=sys.stderr)
+    def _message(self, prefix: str, text: str) -> None:
+        """One line on stderr. If stderr is closed or broken, the line is lost: it never
+        goes to stdout, which carries the token alone."""
+        stream = sys.stderr
+        if stream is None:  # started with stderr closed
+            return
+        line = prefix + clean(text, self.secret) + "\n"
+        encoding = getattr(stream, "encoding", None) or "utf-8"
+        try:  # a console that cannot show 中文 or → gets \u escapes, not a traceback
+            stream.write(line.encode(encoding, "backslashreplace").decode(encoding))
+            stream.flush()
+        except (OSError, ValueError):
+            _discard(stream)
 
     def note(self, text: str) -> None:
         if self.verbose:
-            self._stderr("* ", text)
+            self._message("* ", text)
 
     def warn(self, text: str) -> None:
-        self._stderr("warning: ", text)
+        self._message("warning: ", text)
 
-    def _stdout(self, obj: dict[str, str | int | bool] | str) -> None:
-        if isinstance(obj, dict):  # clean each string before JSON escapes it
-            obj = json.dumps(
-                {k: clean(v, self.secret) if isinstance(v, str) else v for k, v in obj.items()},
-                ensure_ascii=False,
-            )
-        print(clean(obj, self.secret))
-        sys.stdout.flush()  # a closed pipe shows up here, inside main(), not at exit
+    def _result(self, fields: dict[str, str | int | bool] | str) -> None:
+        """The token, or one JSON object in ASCII (valid whatever the console's encoding)."""
+        if isinstance(fields, dict):
+            line = json.dumps({k: self._clean(v) for k, v in fields.items()})
+            if redact(line, self.secret) != line:  # escaping made a run of the secret
+                masked = {k: v if isinstance(v, int) else "***" for k, v in fields.items()}
+                line = json.dumps(masked)
+        else:
+            line = fields  # a token: printable ASCII, and never a piece of the secret
+        stream = sys.stdout
+        try:
+            if stream is None:
+                raise _OutputError("stdout is closed: there is nowhere to print the token")
+            stream.write(line + "\n")
+            stream.flush()  # a closed pipe shows up here, inside main(), not at exit
+        except BrokenPipeError:  # the reader went away (`| head -c0`)
+            _discard(stream)
+            raise _BrokenPipe("stdout was closed before the output was written") from None
+        except (OSError, ValueError) as error:  # a full disk, an I/O error, a closed file
+            _discard(stream)
+            reason = getattr(error, "strerror", None) or str(error)
+            raise _OutputError(f"cannot write to stdout: {reason}") from None
+
+    def _clean(self, value: str | int | bool) -> str | int | bool:
+        return clean(value, self.secret) if isinstance(value, str) else value
 
     def success(self, token: AccessToken, cached: bool) -> int:
         if self.json_mode:
             expires_at = int(time.time()) + token.expires_in
-            self._stdout({**token._asdict(), "expires_at": expires_at, "cached": cached})
+            self._result({**token._asdict(), "expires_at": expires_at, "cached": cached})
         else:
-            self._stdout(token.access_token)
+            self._result(token.access_token)
         return EXIT_OK
 
     def failure(self, error: FetchTokenError) -> int:
-        self._stderr("error: ", str(error))
-        if isinstance(error, WeChatAPIError):
-            self._stderr("hint: ", error.hint)
-            if self.json_mode:
-                self._stdout({"errcode": error.errcode, "errmsg": error.errmsg, "hint": error.hint})
-        elif self.json_mode:
-            self._stdout({"error": str(error)})
+        """Print the error and its hint; return the exit code, decided here and only here."""
+        self._message("error: ", str(error))
+        self._message("hint: ", error.hint)
+        if self.json_mode and not isinstance(error, _OutputError):
+            fields: dict[str, str | int | bool] = {"error": str(error), "hint": error.hint}
+            if isinstance(error, WeChatAPIError):
+                fields = {"errcode": error.errcode, "errmsg": error.errmsg, "hint": error.hint}
+            try:
+                self._result(fields)
+            except _OutputError as output_error:
+                return self.failure(output_error)
         return error.exit_code
 
-    def interrupted(self) -> int:
-        self.failure(FetchTokenError("interrupted"))
-        return EXIT_INTERRUPTED
+
+def _discard(stream: object) -> None:
+    """After a failed write, point the stream at the null device, so that Python's own
+    flush at exit cannot fail again and print a traceback of its own."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, stream.fileno())  # type: ignore[attr-defined]
+        os.close(null)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    for stream in (sys.stdout, sys.stderr):
-        if isinstance(stream, io.TextIOWrapper):  # a console that cannot show 中文 or →
-            stream.reconfigure(errors="backslashreplace")  # shows escapes, not a traceback
-    # --json is looked for before parsing, so that a usage error is JSON too.
+    # --json is looked for before parsing, so that a usage error is JSON too; abbreviations
+    # are refused, so this agrees with what the parser decides.
     out = _Output("--json" in argv, os.environ.get("WECHAT_APPSECRET", ""))
-    try:
-        return _run(argv, out)
-    except BrokenPipeError:  # the reader of stdout went away (`| head -c0`)
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # for the final flush
-        return EXIT_BROKEN_PIPE  # quietly, as if killed by SIGPIPE
+    with _ended_by_signals():
+        try:
+            return out.success(*_run(argv, out))
+        except FetchTokenError as error:
+            return out.failure(error)
+        except Exception as error:  # a bug in this file: still one line, never a traceback
+            return out.failure(_InternalError(f"internal error: {type(error).__name__}: {error}"))
 
 
-def _run(argv: list[str], out: _Output) -> int:
+def _run(argv: list[str], out: _Output) -> tuple[AccessToken, bool]:
+    if sys.stdout is None:  # started with stdout closed: a token would be lost
+        raise _OutputError("stdout is closed: there is nowhere to print the token")
+    args = _parse_args(argv)
+    out.json_mode, out.verbose = args.json, args.verbose
+    settings = load_settings(args, os.environ)
+    out.secret = settings.secret
+    for warning in settings.warnings:
+        out.warn(warning)
+    return cached_access_token(settings, out.note, out.warn)
+
+
+class _InternalError(FetchTokenError):
+    exit_code = EXIT_INTERNAL
+    hint = "this is a bug in fetch_token.py: please report it, with the command you ran"
+
+
+@contextlib.contextmanager
+def _ended_by_signals() -> Iterator[None]:
+    """Let Ctrl-C end the command at once, at any moment, as it ends `cat` or `curl`.
+
+    Python turns SIGINT into KeyboardInterrupt, which runs only between Python steps: not
+    while libcurl connects or shakes hands, and a tool that catches it and exits 130 does
+    not stop the shell loop that runs it. The default action ends the process on the spot,
+    and the shell sees "killed by SIGINT". The kernel releases the cache lock, and the cache
+    file is replaced in one step, so nothing is left half done. SIGTERM and SIGHUP already
+    have that default. An ignored SIGINT (a background job) stays ignored.
+    """
+    import signal
+
+    before = signal.getsignal(signal.SIGINT)
+    changed = before is signal.default_int_handler
+    if changed:
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+        except ValueError:  # not the main thread: signals are not ours to set
+            changed = False
     try:
-        args = _parse_args(argv)
-        out.verbose = args.verbose
-        settings = load_settings(args, os.environ)
-        out.secret = settings.secret
-        for warning in settings.warnings:
-            out.warn(warning)
-        token, cached = cached_access_token(settings, out.note, out.warn)
-    except FetchTokenError as error:
-        return out.failure(error)
-    except KeyboardInterrupt:
-        return out.interrupted()
-    return out.success(token, cached)
+        yield
+    finally:
+        if changed:
+            signal.signal(signal.SIGINT, before)
 
 
 if __name__ == "__main__":
