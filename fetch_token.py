@@ -73,7 +73,8 @@ FIRST_WAIT = 0.5  # seconds before the first retry; doubled before each next one
 CACHE_MARGIN = 300  # seconds: a cached token with less left than this is not reused
 LOCK_POLL = 0.02  # seconds between looks at a cache lock held by another process
 MIN_ATTEMPT = 0.1  # seconds: an attempt with less time than this left is not started
-SETUP_TIME = 0.1  # seconds allowed for each attempt's own work, besides its timeout
+OWN_WORK = 0.5  # seconds a run may spend besides its attempts and waits: start, read, print
+HANDOVER = 0.1  # seconds a lock holder keeps to leave its news for the processes waiting
 MAX_EXPIRES_IN = 86400  # seconds: WeChat says 7200; no lifetime over a day is trusted
 MAX_FILE = 64 * 1024  # bytes: the most read from a config or cache file
 SECRET_RUN = 8  # this many consecutive characters of the AppSecret are masked wherever seen
@@ -540,14 +541,14 @@ def retry_wait(number: int) -> float:
 
 
 def longest_wait(retries: int, timeout: float) -> float:
-    """The most time that 1 + `retries` attempts and the waits between them can take.
+    """The most time that 1 + `retries` attempts and the waits between them can take."""
+    return (retries + 1) * timeout + sum(retry_wait(number) for number in range(retries))
 
-    This is the bound on a whole run of the command, waiting for the cache lock included:
-    31.8 s by default. Each attempt counts SETUP_TIME besides its timeout, so that a run
-    alone never has to cut its last attempt short by the few milliseconds of its own work.
-    """
-    attempts = (retries + 1) * (timeout + SETUP_TIME)
-    return attempts + sum(retry_wait(number) for number in range(retries))
+
+def time_bound(retries: int, timeout: float) -> float:
+    """The bound on a whole run of the command, waiting for the cache lock included:
+    the attempts and waits, plus OWN_WORK (32 s with the defaults)."""
+    return longest_wait(retries, timeout) + OWN_WORK
 
 
 # --- The cache: one token per AppID and endpoint, shared by every process -------------
@@ -601,9 +602,9 @@ def cached_access_token(
     Returns the token (with the time it has left) and whether it came from the cache.
     The whole "read; if stale, fetch and write" runs under a lock, so processes
     started together make one request and print one token. The whole run, waiting
-    for the lock included, ends within longest_wait(retries, timeout).
+    for the lock included, ends within time_bound(retries, timeout).
     """
-    bound = longest_wait(settings.retries, settings.timeout)
+    bound = time_bound(settings.retries, settings.timeout)
     path = settings.cache_file
     if path is None:  # --no-cache
         return _fetch(settings, log, time.monotonic() + bound), False
@@ -627,7 +628,7 @@ def cached_access_token(
         if failure:  # another process asked while this one waited: do not ask again
             raise failure
         try:
-            token = _fetch(settings, log, deadline)
+            token = _fetch(settings, log, deadline - HANDOVER)
         except FetchTokenError as error:
             _record_failure(lock, key, error)
             raise
@@ -688,7 +689,7 @@ def _lock(path: str, bound: float, log: Callable[[str], None]) -> tuple[int | No
     Returns the lock and this run's deadline: `bound` seconds from now, or, for a process
     that has to wait, from the moment it found the lock taken. Either way, the holder's
     deadline comes first, so a waiting process outlives the holder and hears its news.
-    (A holder ends before its deadline: a bound counts SETUP_TIME per attempt.)
+    The holder stops asking HANDOVER seconds before its deadline, to leave its news.
     """
     try:
         _refuse_odd_file(path, "the cache file")
