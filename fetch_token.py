@@ -692,7 +692,7 @@ def _lock(path: str, bound: float, log: Callable[[str], None]) -> tuple[int | No
     The holder stops asking HANDOVER seconds before its deadline, to leave its news.
     """
     try:
-        _refuse_odd_file(path, "the cache file")
+        _refuse_odd_file(path, "the cache file", hint=_CACHE_WAYS_OUT)
         os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)  # 0700 if new
         import fcntl  # POSIX only
 
@@ -708,7 +708,7 @@ def _lock(path: str, bound: float, log: Callable[[str], None]) -> tuple[int | No
     deadline = time.monotonic() + bound
     waiting = False
     try:
-        _refuse_odd_file(path + ".lock", "the cache's lock file", os.fstat(lock))
+        _refuse_odd_file(path + ".lock", "the cache's lock file", os.fstat(lock), _CACHE_WAYS_OUT)
         while True:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -787,7 +787,7 @@ def _failure_since(lock: int | None, since: float, key: str) -> FetchTokenError 
 def _read_cache(path: str, log: Callable[[str], None]) -> CacheEntry | None:
     """The entry in the cache file; None, with a note, if there is none or it is damaged."""
     try:
-        data = json.loads(_read_small_file(path, "the cache file")[0])
+        data = json.loads(_read_small_file(path, "the cache file", _CACHE_WAYS_OUT)[0])
         entry = CacheEntry(**data)  # TypeError: missing or unknown fields
     except FileNotFoundError:
         log(f"cache: nothing in {path} yet")
@@ -811,7 +811,7 @@ def _well_formed(entry: CacheEntry) -> bool:
         and _whole_number(entry.expires_in)
         and 0 < entry.expires_in <= MAX_EXPIRES_IN
         and isinstance(entry.expires_at, (int, float))
-        and 0 < entry.expires_at < 1e12  # a Unix time; also false for nan and inf
+        and 0 <= entry.expires_at < 1e12  # a Unix time; also false for nan and inf
         and bool(_TOKEN.fullmatch(entry.access_token))
     )
 
@@ -853,7 +853,9 @@ def _signals_held() -> Iterator[None]:
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)  # POSIX: never wait
 
 
-def _refuse_odd_file(path: str, what: str, info: os.stat_result | None = None) -> None:
+def _refuse_odd_file(
+    path: str, what: str, info: os.stat_result | None = None, hint: str = ""
+) -> None:
     """Refuse a FIFO, device or folder where a small regular file belongs: reading one
     would block, or never end. A file that does not exist yet is fine."""
     if info is None:
@@ -863,20 +865,20 @@ def _refuse_odd_file(path: str, what: str, info: os.stat_result | None = None) -
             return
     if not stat.S_ISREG(info.st_mode):
         kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
-        raise ConfigError(f"{what} {path} is {kind}", hint="point it at a regular file")
+        raise ConfigError(f"{what} {path} is {kind}", hint=hint or "point it at a regular file")
     if info.st_size > MAX_FILE:
         raise ConfigError(
             f"{what} {path} is larger than {MAX_FILE // 1024} KiB: not ours",
-            hint="point it at the right file",
+            hint=hint or "point it at the right file",
         )
 
 
-def _read_small_file(path: str, what: str) -> tuple[bytes, int]:
+def _read_small_file(path: str, what: str, hint: str = "") -> tuple[bytes, int]:
     """The bytes of a small regular file, and its mode; never blocks, never reads much."""
     fd = os.open(path, os.O_RDONLY | _NONBLOCK | getattr(os, "O_BINARY", 0))
     try:
         info = os.fstat(fd)
-        _refuse_odd_file(path, what, info)
+        _refuse_odd_file(path, what, info, hint)
         return os.read(fd, MAX_FILE + 1)[:MAX_FILE], info.st_mode
     finally:
         os.close(fd)

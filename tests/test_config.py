@@ -96,126 +96,196 @@ def test_environment_secret_wins_over_the_file(
     assert fake.requests[0].query["secret"] == SECRET
 
 
-# (config.ini content or None, environment changes, args) -> exact error message
+# The hints that follow the errors below, on a line of their own
+CREDENTIALS = "copy config.ini.example to config.ini and fill in the AppID and AppSecret"
+LAYOUT = "config.ini.example shows the layout: a [wechat] header, then key = value lines"
+NO_VALUE = "give it a value, or leave it out"
+AS_WRITTEN = "config.ini takes values as written: appid = wx0123456789abcdef"
+TIMEOUT = "the default is 10"
+URL = "write it like https://api.weixin.qq.com, without a path"
+PEM = "give the path of a PEM file with the CA certificates to trust"
+HELP = "see --help"
+NO_OPTION = (
+    "set WECHAT_APPSECRET, or appsecret in config.ini: every user of this machine can read "
+    "command lines"
+)
+
+
+def one_word(key: str) -> str:
+    return f"copy the {key} again from WeChat's console: it is one word of letters and digits"
+
+
+# (config.ini content or None, environment changes, args) -> exact error message and hint
 BAD_CONFIGS = [
     (
         None,
         {"WECHAT_APPID": None},
         (),
         "no appid: set WECHAT_APPID, or appid in [wechat] of config.ini",
+        CREDENTIALS,
     ),
     (
         None,
         {"WECHAT_APPSECRET": None},
         (),
         "no appsecret: set WECHAT_APPSECRET, or appsecret in [wechat] of config.ini",
+        CREDENTIALS,
     ),
-    (None, {}, ("--config", "missing.ini"), "missing.ini: no such file"),
-    ("[other]\nappid = x\n", {}, (), "config.ini: no [wechat] section"),
-    ("appid = x\n", {}, (), "config.ini: line 1: a [wechat] header must come first"),
-    ("[wechat]\nappid = a\nappid = b\n", {}, (), "config.ini: line 3: key 'appid' given twice"),
-    ("[wechat]\n[wechat]\n", {}, (), "config.ini: line 2: section [wechat] given twice"),
-    ("[wechat]\nno equals sign here\n", {}, (), "config.ini: line 2 is not 'key = value'"),
-    (b"[wechat]\nappid = \xff\n", {}, (), "config.ini: not UTF-8 text"),
-    ("[wechat]\nappid =\n", {"WECHAT_APPID": None}, (), "config.ini: appid: empty value"),
+    (
+        None,
+        {},
+        ("--config", "missing.ini"),
+        "missing.ini: no such file",
+        "check the path given with --config",
+    ),
+    ("[other]\nappid = x\n", {}, (), "config.ini: no [wechat] section", LAYOUT),
+    ("appid = x\n", {}, (), "config.ini: line 1: a [wechat] header must come first", LAYOUT),
+    (
+        "[wechat]\nappid = a\nappid = b\n",
+        {},
+        (),
+        "config.ini: line 3: key 'appid' given twice",
+        LAYOUT,
+    ),
+    ("[wechat]\n[wechat]\n", {}, (), "config.ini: line 2: section [wechat] given twice", LAYOUT),
+    ("[wechat]\nno equals sign here\n", {}, (), "config.ini: line 2 is not 'key = value'", LAYOUT),
+    (b"[wechat]\nappid = \xff\n", {}, (), "config.ini: not UTF-8 text", "save it as UTF-8"),
+    ("[wechat]\nappid =\n", {"WECHAT_APPID": None}, (), "config.ini: appid: empty value", NO_VALUE),
     (
         f'[wechat]\nappsecret = "{SECRET}"\n',
         {"WECHAT_APPSECRET": None},
         (),
         "config.ini: appsecret: remove the quotes around the value",
+        AS_WRITTEN,
     ),
     (
         f"[wechat]\nappsecret = '{SECRET}'\n",
         {"WECHAT_APPSECRET": None},
         (),
         "config.ini: appsecret: remove the quotes around the value",
+        AS_WRITTEN,
     ),
     (
         f"[wechat]\nappsecret = {SECRET} ; mine\n",
         {"WECHAT_APPSECRET": None},
         (),
         "config.ini: appsecret: contains whitespace or a non-printable character",
+        one_word("appsecret"),
     ),
     (
         None,
         {"WECHAT_APPID": "wx0123 456789abcdef"},
         (),
         "WECHAT_APPID: contains whitespace or a non-printable character",
+        one_word("appid"),
     ),
     (
         None,
         {"WECHAT_APPSECRET": SECRET + "\x1b"},
         (),
         "WECHAT_APPSECRET: contains whitespace or a non-printable character",
+        one_word("appsecret"),
     ),
     (
         None,
         {"WECHAT_APPID": "wx\udcff"},  # an undecodable byte in the environment
         (),
         "WECHAT_APPID: contains whitespace or a non-printable character",
+        one_word("appid"),
     ),
-    (None, {"WECHAT_APPSECRET": ""}, (), "WECHAT_APPSECRET: empty value"),
-    (None, {}, ("--appid", ""), "--appid: empty value"),
-    ("[wechat]\ntimeout = ten\n", {}, (), "config.ini: timeout: 'ten' is not a number of seconds"),
-    (None, {}, ("--timeout", "abc"), "--timeout: 'abc' is not a number of seconds"),
-    (None, {}, ("--timeout", "0"), "--timeout: '0' must be more than 0 and at most 3600"),
-    (None, {}, ("--timeout", "-1"), "--timeout: '-1' must be more than 0 and at most 3600"),
-    (None, {}, ("--timeout", "nan"), "--timeout: 'nan' must be more than 0 and at most 3600"),
-    (None, {}, ("--timeout", "inf"), "--timeout: 'inf' must be more than 0 and at most 3600"),
-    (None, {}, ("--timeout", "1e20"), "--timeout: '1e20' must be more than 0 and at most 3600"),
+    (None, {"WECHAT_APPSECRET": ""}, (), "WECHAT_APPSECRET: empty value", NO_VALUE),
+    (None, {}, ("--appid", ""), "--appid: empty value", NO_VALUE),
+    (
+        "[wechat]\ntimeout = ten\n",
+        {},
+        (),
+        "config.ini: timeout: 'ten' is not a number of seconds",
+        TIMEOUT,
+    ),
+    (None, {}, ("--timeout", "abc"), "--timeout: 'abc' is not a number of seconds", TIMEOUT),
+    (None, {}, ("--timeout", "0"), "--timeout: '0' must be more than 0 and at most 3600", TIMEOUT),
+    (
+        None,
+        {},
+        ("--timeout", "-1"),
+        "--timeout: '-1' must be more than 0 and at most 3600",
+        TIMEOUT,
+    ),
+    (
+        None,
+        {},
+        ("--timeout", "nan"),
+        "--timeout: 'nan' must be more than 0 and at most 3600",
+        TIMEOUT,
+    ),
+    (
+        None,
+        {},
+        ("--timeout", "inf"),
+        "--timeout: 'inf' must be more than 0 and at most 3600",
+        TIMEOUT,
+    ),
+    (
+        None,
+        {},
+        ("--timeout", "1e20"),
+        "--timeout: '1e20' must be more than 0 and at most 3600",
+        TIMEOUT,
+    ),
     (
         None,
         {},
         ("--api-base", "https://例子.测试"),
         "--api-base: 'https://例子.测试' is not an https:// URL; refusing",
+        URL,
     ),
-    (None, {}, ("--cacert", "nowhere.pem"), "--cacert: CA bundle 'nowhere.pem' not found"),
+    (
+        None,
+        {},
+        ("--cacert", "nowhere.pem"),
+        "--cacert: CA bundle 'nowhere.pem' not found, or not a regular file",
+        PEM,
+    ),
     (
         "[wechat]\napi_base = https://127.0.0.1:1\nca_bundle = nowhere.pem\n",
         {},
         (),
-        "config.ini: ca_bundle: CA bundle 'nowhere.pem' not found",
+        "config.ini: ca_bundle: CA bundle 'nowhere.pem' not found, or not a regular file",
+        PEM,
     ),
     (
         "[wechat]\napi_base = http://api.weixin.qq.com\n",
         {},
         (),
         "config.ini: api_base: 'http://api.weixin.qq.com' is not an https:// URL; refusing",
+        URL,
     ),
-    ("[wechat]\napi_base =\n", {}, (), "config.ini: api_base: empty value"),
+    ("[wechat]\napi_base =\n", {}, (), "config.ini: api_base: empty value", NO_VALUE),
     (
         "[wechat]\napi_base = https://a.test, http://b.test\n",  # each one is checked
         {},
         (),
         "config.ini: api_base: 'http://b.test' is not an https:// URL; refusing",
+        URL,
     ),
     (
         "[wechat]\nretries = many\n",
         {},
         (),
         "config.ini: retries: 'many' must be a whole number from 0 to 5",
+        "the default is 2",
     ),
-    ("[wechat]\ncache_file =\n", {}, (), "config.ini: cache_file: empty value"),
-    (None, {}, ("--cache-file", ""), "--cache-file: empty value"),
-    (None, {}, ("--timeout",), "argument --timeout: expected one argument (see --help)"),
-    (None, {}, ("--bogus", "value"), "unrecognized arguments: --bogus (see --help)"),
-    (None, {}, ("stray",), "unrecognized arguments: (values) (see --help)"),
-    (
-        None,
-        {},
-        ("--appsecret", SECRET),
-        "the AppSecret has no option: set WECHAT_APPSECRET or config.ini",
-    ),
-    (
-        None,
-        {},
-        (f"--secret={SECRET}",),
-        "the AppSecret has no option: set WECHAT_APPSECRET or config.ini",
-    ),
+    ("[wechat]\ncache_file =\n", {}, (), "config.ini: cache_file: empty value", NO_VALUE),
+    (None, {}, ("--cache-file", ""), "--cache-file: empty value", NO_VALUE),
+    (None, {}, ("--timeout",), "argument --timeout: expected one argument", HELP),
+    (None, {}, ("--bogus", "value"), "unrecognized arguments: --bogus", HELP),
+    (None, {}, ("stray",), "unrecognized arguments: (values)", HELP),
+    (None, {}, ("--appsecret", SECRET), "the AppSecret has no option", NO_OPTION),
+    (None, {}, (f"--secret={SECRET}",), "the AppSecret has no option", NO_OPTION),
 ]
 
 
-@pytest.mark.parametrize(("config", "changes", "args", "message"), BAD_CONFIGS)
+@pytest.mark.parametrize(("config", "changes", "args", "message", "hint"), BAD_CONFIGS)
 def test_bad_configuration_exit_2_before_connecting(
     cli: CLI,
     fake: FakeWeChat,
@@ -224,6 +294,7 @@ def test_bad_configuration_exit_2_before_connecting(
     changes: dict[str, str | None],
     args: tuple[str, ...],
     message: str,
+    hint: str,
 ) -> None:
     if config is not None:
         write_config(config)
@@ -237,7 +308,7 @@ def test_bad_configuration_exit_2_before_connecting(
     # two flags left out.
     in_file = isinstance(config, str) and ("api_base" in config or "ca_bundle" in config)
     result = cli.main(*args, base=not in_file)
-    assert result == Result(2, "", f"error: {message}\n")
+    assert result == Result(2, "", f"error: {message}\nhint: {hint}\n")
     assert fake.requests == []
 
 
@@ -245,15 +316,17 @@ def test_usage_error_as_json(cli: CLI) -> None:
     result = cli.run("--json", "--timeout", "abc")
     assert result == Result(
         2,
-        '{"error": "--timeout: \'abc\' is not a number of seconds"}\n',
-        "error: --timeout: 'abc' is not a number of seconds\n",
+        '{"error": "--timeout: \'abc\' is not a number of seconds", "hint": "the default is 10"}\n',
+        "error: --timeout: 'abc' is not a number of seconds\nhint: the default is 10\n",
     )
 
 
 def test_config_that_is_a_folder(cli: CLI) -> None:
     Path("conf.ini").mkdir()
     result = cli.main("--config", "conf.ini")
-    assert result == Result(2, "", "error: conf.ini: cannot read: Is a directory\n")
+    assert result == Result(
+        2, "", "error: the config file conf.ini is a folder\nhint: point it at a regular file\n"
+    )
 
 
 def test_unknown_key_is_a_warning_naming_file_and_key(cli: CLI, no_env: object) -> None:

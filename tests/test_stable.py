@@ -78,7 +78,9 @@ def test_stable_from_the_config_file_and_no_stable_flag(cli: CLI, fake: FakeWeCh
 
 def test_stable_config_value_must_be_yes_or_no(cli: CLI, fake: FakeWeChat) -> None:
     Path("config.ini").write_text("[wechat]\nstable = maybe\n")
-    assert cli.main() == Result(2, "", "error: config.ini: stable: 'maybe' must be yes or no\n")
+    assert cli.main() == Result(
+        2, "", "error: config.ini: stable: 'maybe' must be yes or no\nhint: the default is no\n"
+    )
     assert fake.requests == []
 
 

@@ -16,6 +16,13 @@ import trustme
 from conftest import CLI
 from fake_wechat import FakeWeChat
 
+# The hint line after each refusal, by what was wrong with the certificate
+UNTRUSTED = (
+    "behind a corporate proxy that re-signs TLS, give its CA with --cacert; "
+    "elsewhere, something is posing as WeChat: do not turn verification off"
+)
+CLOCK = "check this machine's clock and time zone (date -u); if it is right, try later"
+
 PAST = datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc)
 FUTURE = datetime.datetime(2099, 1, 1, tzinfo=datetime.timezone.utc)
 
@@ -36,24 +43,29 @@ def bad_servers(ca: trustme.CA) -> Iterator[dict[str, FakeWeChat]]:
 
 
 @pytest.mark.parametrize(
-    ("name", "message"),
+    ("name", "message", "hint"),
     [
-        ("untrusted", "TLS: the certificate of 127.0.0.1 is not from a CA in {ca} (untrusted CA)"),
-        ("wrong host", "TLS: the certificate is not for 127.0.0.1 (wrong hostname)"),
-        ("expired", "TLS: the certificate of 127.0.0.1 has expired"),
         (
-            "not yet valid",
-            "TLS: the certificate of 127.0.0.1 is not valid yet (check this machine's clock)",
+            "untrusted",
+            "TLS: the certificate of 127.0.0.1 is not from a CA in {ca} (untrusted CA)",
+            UNTRUSTED,
         ),
+        (
+            "wrong host",
+            "TLS: the certificate is not for 127.0.0.1 (wrong hostname)",
+            "check --api-base: it must name the host the certificate is for",
+        ),
+        ("expired", "TLS: the certificate of 127.0.0.1 has expired", CLOCK),
+        ("not yet valid", "TLS: the certificate of 127.0.0.1 is not valid yet", CLOCK),
     ],
 )
 def test_bad_certificate_refused_and_nothing_sent(
-    cli: CLI, bad_servers: dict[str, FakeWeChat], name: str, message: str
+    cli: CLI, bad_servers: dict[str, FakeWeChat], name: str, message: str, hint: str
 ) -> None:
     server = bad_servers[name]
     result = cli.main("--api-base", server.base_url, "--cacert", cli.ca_file, base=False)
     expected = message.format(ca=cli.ca_file) + "; nothing was sent"
-    assert (result.code, result.out, result.err) == (3, "", f"error: {expected}\n")
+    assert (result.code, result.out, result.err) == (3, "", f"error: {expected}\nhint: {hint}\n")
     assert server.requests == []  # the secret never left this process
 
 
@@ -64,7 +76,8 @@ def test_tls_refusal_as_json_through_the_real_command(
     result = cli.run("--json", "--api-base", server.base_url, "--cacert", cli.ca_file, base=False)
     assert result.code == 3
     assert json.loads(result.out) == {
-        "error": "TLS: the certificate of 127.0.0.1 has expired; nothing was sent"
+        "error": "TLS: the certificate of 127.0.0.1 has expired; nothing was sent",
+        "hint": CLOCK,
     }
 
 
@@ -74,7 +87,7 @@ def test_certifi_is_the_default_ca_bundle(cli: CLI, fake: FakeWeChat) -> None:
     assert result.code == 3
     assert result.err == (
         f"error: TLS: the certificate of 127.0.0.1 is not from a CA in {certifi.where()} "
-        "(untrusted CA); nothing was sent\n"
+        f"(untrusted CA); nothing was sent\nhint: {UNTRUSTED}\n"
     )
     assert fake.requests == []
 
@@ -101,7 +114,10 @@ def test_anything_but_an_https_url_is_refused_before_connecting(
     base = base.format(port=fake.base_url.rsplit(":", 1)[1])
     result = cli.main("--api-base", base, "--cacert", cli.ca_file, base=False)
     assert (result.code, result.out) == (2, "")
-    assert result.err == f"error: --api-base: {base!r} is not an https:// URL; refusing\n"
+    assert result.err == (
+        f"error: --api-base: '{base}' is not an https:// URL; refusing\n"
+        "hint: write it like https://api.weixin.qq.com, without a path\n"
+    )
     assert fake.requests == []
 
 

@@ -1,0 +1,338 @@
+"""One example test for each way the README's promises were found broken (issue 11).
+
+Each test reproduces one report from the outside review and fails if its fix is reverted.
+The property-based tests (test_properties.py) hunt for the cases nobody listed; the signal
+and time-bound cases are in test_signals.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import fetch_token
+
+from conftest import CLI, OUTPUTS, SCRIPT, Result
+from fake_wechat import FakeWeChat
+
+HEX_SECRET = "0123456789abcdef0123456789abcdef"  # a real AppSecret's shape: 32 hex digits
+
+
+def _run(
+    cli: CLI, env: dict[str, str] | dict[bytes, bytes], *args: str, stdout: object = None
+) -> Result:
+    """Run fetch_token.py in a subprocess with exactly this environment; bounded in time."""
+    done = subprocess.run(
+        [sys.executable, SCRIPT, *cli.argv(args, True)],
+        env=env,  # type: ignore[arg-type]
+        stdin=subprocess.DEVNULL,
+        stdout=stdout or subprocess.PIPE,  # type: ignore[arg-type]
+        stderr=subprocess.PIPE,
+        timeout=30,
+    )
+    out, err = (done.stdout or b"").decode(errors="replace"), done.stderr.decode(errors="replace")
+    result = Result(done.returncode, out, err)
+    OUTPUTS.extend((result.out, result.err))
+    return result
+
+
+def _environ(**values: str) -> dict[str, str]:
+    """This process's environment (the test's HOME and cache), with these values set."""
+    return {**os.environ, **values}
+
+
+# --- the AppSecret, not even in part -------------------------------------------------
+
+
+def test_a_secret_at_the_end_of_a_long_error_body_is_masked_before_the_cut(
+    cli: CLI, fake: FakeWeChat, env: pytest.MonkeyPatch
+) -> None:
+    """HTTP 401 whose text ends with the secret: the 80-character excerpt showed 22 of its
+    32 characters, because it was cut before it was redacted."""
+    env.setenv("WECHAT_APPSECRET", HEX_SECRET)
+    fake.behaviour = (401, b"unauthorized: " + b"x" * 44 + b" secret=" + HEX_SECRET.encode())
+    result = cli.main("--retries", "0")
+    assert result == Result(
+        3,
+        "",
+        "error: HTTP 401 instead of 200: 'unauthorized: " + "x" * 44 + " secret=***'\n"
+        f"hint: {fetch_token.ResponseError.hint}\n",
+    )
+
+
+def test_a_secret_with_a_backslash_is_masked_in_an_excerpt(
+    cli: CLI, fake: FakeWeChat, env: pytest.MonkeyPatch
+) -> None:
+    r"""repr() doubles a backslash: 'ab\cd' became 'ab\\cd', which the redaction missed."""
+    secret = "0123456789\\abcdef0123456789abcde"
+    env.setenv("WECHAT_APPSECRET", secret)
+    fake.behaviour = (500, f"bad secret {secret}".encode())
+    result = cli.main("--retries", "0")
+    assert result.err.splitlines()[0] == "error: HTTP 500 instead of 200: 'bad secret ***'"
+    assert "0123456789" not in result.err
+
+
+def test_a_token_that_holds_the_secret_is_refused_not_printed(
+    cli: CLI, fake: FakeWeChat, env: pytest.MonkeyPatch
+) -> None:
+    """stdout carries the token as it is; a server that hands back the secret as the
+    token does not get it printed."""
+    env.setenv("WECHAT_APPSECRET", HEX_SECRET)
+    fake.behaviour = json.dumps({"access_token": HEX_SECRET, "expires_in": 7200}).encode()
+    result = cli.main("--retries", "0")
+    assert result == Result(
+        3,
+        "",
+        "error: the access_token in the answer holds the AppSecret: refused\n"
+        f"hint: {fetch_token.ResponseError.hint}\n",
+    )
+
+
+# --- no traceback: numbers, URLs, files, environment, missing packages ---------------
+
+
+def test_a_400_digit_expires_in_is_a_day_at_most(cli: CLI, fake: FakeWeChat) -> None:
+    """now + 10**400 raised OverflowError; a lifetime over a day is not trusted."""
+    fake.behaviour = b'{"access_token":"abc","expires_in":1' + b"0" * 400 + b"}"
+    result = cli.main("--json")
+    assert result.code == 0
+    answer = json.loads(result.out)
+    assert (answer["access_token"], answer["expires_in"]) == ("abc", 86400)
+
+
+def test_a_huge_number_in_the_cache_file_makes_the_entry_damaged(
+    cli: CLI, fake: FakeWeChat, tmp_path: Path
+) -> None:
+    """The same number in the cache file crashed every later run until it was deleted."""
+    cache = tmp_path / "token.json"
+    assert cli.main("--cache-file", str(cache)).code == 0
+    entry = json.loads(cache.read_text())
+    text = json.dumps(entry).replace(str(entry["expires_in"]), "1" + "0" * 400)
+    cache.write_text(text)
+    result = cli.main("--cache-file", str(cache), "-v")
+    assert (result.code, result.out) == (0, "fake_token_2\n")
+    assert f"* cache: {cache} is damaged or not a cache file; it will be replaced\n" in result.err
+    assert json.loads(cache.read_text())["access_token"] == "fake_token_2"
+
+
+@pytest.mark.parametrize(
+    "base",
+    [
+        "https://[::1",  # urlsplit raises ValueError
+        "https://127.0.0.1:99999",  # .port raises ValueError
+        "https://127.0.0.1:0",
+    ],
+)
+def test_an_api_base_the_standard_library_refuses_is_a_usage_error(cli: CLI, base: str) -> None:
+    assert cli.main("--api-base", base, base=False) == Result(
+        2,
+        "",
+        f"error: --api-base: '{base}' is not an https:// URL; refusing\n"
+        "hint: write it like https://api.weixin.qq.com, without a path\n",
+    )
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+@pytest.mark.parametrize(
+    ("flag", "what", "hint"),
+    [
+        ("--config", "config", "point it at a regular file"),
+        ("--cache-file", "cache", "choose another with --cache-file, or run with --no-cache"),
+    ],
+)
+def test_a_fifo_is_refused_at_once(
+    cli: CLI, tmp_path: Path, flag: str, what: str, hint: str
+) -> None:
+    """Reading a FIFO blocked forever, with the cache lock held."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    start = time.monotonic()
+    result = _run(cli, _environ(), flag, str(fifo))
+    assert time.monotonic() - start < 5
+    assert result == Result(
+        2, "", f"error: the {what} file {fifo} is not a regular file\nhint: {hint}\n"
+    )
+
+
+@pytest.mark.parametrize(("path", "kind"), [("/dev/zero", "not a regular file"), ("/", "a folder")])
+@pytest.mark.skipif(os.name != "posix", reason="POSIX paths")
+def test_a_device_or_folder_as_config_is_refused(cli: CLI, path: str, kind: str) -> None:
+    """--config /dev/zero read until memory ran out."""
+    assert cli.main("--config", path) == Result(
+        2, "", f"error: the config file {path} is {kind}\nhint: point it at a regular file\n"
+    )
+
+
+def test_a_huge_config_file_is_refused_unread(cli: CLI, tmp_path: Path) -> None:
+    config = tmp_path / "big.ini"
+    config.write_text("[wechat]\n" + "# filler\n" * 10000)
+    assert cli.main("--config", str(config)) == Result(
+        2,
+        "",
+        f"error: the config file {config} is larger than 64 KiB: not ours\n"
+        "hint: point it at the right file\n",
+    )
+
+
+@pytest.mark.skipif(os.name != "posix", reason="environment values are bytes on POSIX only")
+@pytest.mark.parametrize("name", [b"WECHAT_APPSECRET", b"WECHAT_APPID"])
+def test_a_non_utf8_environment_value_is_a_usage_error(cli: CLI, name: bytes) -> None:
+    """A non-UTF-8 WECHAT_APPSECRET became surrogates, which crashed every message."""
+    environ = {**os.environb, name: b"\xff\xfe" + b"0123456789abcdef" * 2}
+    result = _run(cli, environ)
+    variable = name.decode()
+    assert result == Result(
+        2,
+        "",
+        f"error: {variable}: contains whitespace or a non-printable character\n"
+        f"hint: copy the {'appsecret' if 'SECRET' in variable else 'appid'} again from "
+        "WeChat's console: it is one word of letters and digits\n",
+    )
+
+
+def test_a_nul_in_a_config_value_is_a_usage_error(cli: CLI, tmp_path: Path) -> None:
+    config = tmp_path / "config.ini"
+    config.write_text("[wechat]\ncache_file = a\0b\n")
+    assert cli.main("--config", str(config)) == Result(
+        2, "", f"error: {config}: cache_file: contains a NUL character\nhint: retype the value\n"
+    )
+
+
+def test_a_5000_digit_retries_value_is_a_usage_error(cli: CLI) -> None:
+    """int() refuses strings over 4300 digits with a ValueError of its own."""
+    assert cli.main("--retries", "9" * 5000) == Result(
+        2,
+        "",
+        f"error: --retries: '{'9' * 5000}' must be a whole number from 0 to 5\n"
+        "hint: the default is 2\n",
+    )
+
+
+def _without(module: str, argv: list[str]) -> Result:
+    """Run the command in a Python where `module` cannot be imported."""
+    code = (
+        f"import runpy, sys; sys.modules[{module!r}] = None; "
+        f"sys.argv = ['fetch_token.py', *{argv!r}]; "
+        f"runpy.run_path({SCRIPT!r}, run_name='__main__')"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    OUTPUTS.extend((done.stdout, done.stderr))
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+@pytest.mark.parametrize("package", ["pycurl", "certifi"])
+def test_a_missing_package_is_one_line_that_says_how_to_install_it(cli: CLI, package: str) -> None:
+    """Without pycurl, a 20-line traceback."""
+    # certifi is needed only when no --cacert is given.
+    result = _without(package, ["--api-base", cli.fake.base_url, "--no-cache"])
+    assert result == Result(
+        2,
+        "",
+        f"error: {package} cannot be imported (import of {package} halted; None in "
+        f"sys.modules); install it: python -m pip install {package}\n"
+        "hint: a fetch needs pycurl and certifi (pip install -r requirements.txt); "
+        "a cached token needs neither\n",
+    )
+
+
+def test_a_cache_hit_needs_no_pycurl(cli: CLI) -> None:
+    assert cli.main() == Result(0, "fake_token_1\n", "")
+    assert _without("pycurl", cli.argv((), True)) == Result(0, "fake_token_1\n", "")
+
+
+# --- output streams --------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_stdout_is_exit_74(cli: CLI) -> None:
+    with open("/dev/full", "wb") as full:
+        result = _run(cli, _environ(), stdout=full)  # type: ignore[call-overload]
+    assert (result.code, result.err) == (
+        74,
+        "error: cannot write to stdout: No space left on device\n"
+        f"hint: {fetch_token._OutputError.hint}\n",
+    )
+
+
+def _with_closed(redirect: str, argv: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run fetch_token.py from sh with one of its streams closed: '>&-' or '2>&-'."""
+    done = subprocess.run(
+        ["/bin/sh", "-c", f'"$0" "$@" {redirect}', sys.executable, SCRIPT, *argv],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    OUTPUTS.extend((done.stdout, done.stderr))
+    return done
+
+
+@pytest.mark.skipif(os.name != "posix", reason="closes a file descriptor")
+def test_a_closed_stdout_is_exit_74_and_nothing_is_fetched(cli: CLI, fake: FakeWeChat) -> None:
+    done = _with_closed(">&-", cli.argv((), True))
+    assert (done.returncode, done.stderr) == (
+        74,
+        "error: stdout is closed: there is nowhere to print the token\n"
+        f"hint: {fetch_token._OutputError.hint}\n",
+    )
+    assert fake.requests == []
+
+
+@pytest.mark.skipif(os.name != "posix", reason="closes a file descriptor")
+def test_messages_never_move_to_stdout_when_stderr_is_closed(cli: CLI, tmp_path: Path) -> None:
+    """print(file=sys.stderr) writes to stdout when sys.stderr is None."""
+    config = tmp_path / "config.ini"
+    config.write_text("[wechat]\ncolour = blue\n")  # a warning: unknown key
+    done = _with_closed("2>&-", ["--config", str(config), *cli.argv(("-v",), True)])
+    assert (done.returncode, done.stdout) == (0, "fake_token_1\n")
+
+
+def test_json_is_ascii_whatever_the_console_encoding(
+    cli: CLI, fake: FakeWeChat, env: pytest.MonkeyPatch
+) -> None:
+    """backslashreplace wrote \\xe1 into the JSON, which JSON does not allow."""
+    env.setenv("PYTHONIOENCODING", "latin-1")
+    fake.behaviour = json.dumps({"errcode": 40013, "errmsg": "appid inválido ✗"}).encode()
+    result = _run(cli, _environ(), "--json")
+    assert result.code == 1
+    assert result.out.isascii()
+    assert json.loads(result.out)["errmsg"] == "appid inválido ✗"
+
+
+def test_an_abbreviated_option_is_refused(cli: CLI) -> None:
+    """--js was taken for --json by argparse, while JSON mode looked for '--json'."""
+    assert cli.main("--js") == Result(
+        2, "", "error: unrecognized arguments: --js\nhint: see --help\n"
+    )
+
+
+# --- text from the server ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("char", "shown"),
+    [
+        ("\u061c", r"\u061c"),  # Arabic letter mark (bidi)
+        ("\ufeff", r"\ufeff"),  # zero-width no-break space
+        ("\u2060", r"\u2060"),  # word joiner
+        ("\u2064", r"\u2064"),  # invisible plus
+        ("\u00ad", r"\xad"),  # soft hyphen
+        ("\U000e0041", r"\U000e0041"),  # tag latin capital letter A
+        ("\ue000", r"\ue000"),  # private use
+        ("\U000e0fff", r"\U000e0fff"),  # unassigned
+        ("\u3000", "\u3000"),  # an ideographic space is a space: shown as it is
+    ],
+)
+def test_invisible_characters_are_shown_as_escapes(char: str, shown: str) -> None:
+    assert fetch_token.sanitize(f"a{char}b") == f"a{shown}b"
+
+
+def test_an_empty_errmsg_leaves_no_dangling_colon(cli: CLI, fake: FakeWeChat) -> None:
+    fake.behaviour = b'{"errcode": 40013, "errmsg": ""}'
+    result = cli.main()
+    assert result.err.splitlines()[0] == "error: errcode 40013"
