@@ -35,7 +35,7 @@ import stat
 import sys
 import time
 from typing import TYPE_CHECKING, NamedTuple, NoReturn
-from urllib.parse import quote, quote_plus, urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -954,7 +954,6 @@ def _secret_pattern(secret: str) -> re.Pattern[str]:
 _SECRET_FORMS: tuple[Callable[[str], str], ...] = (
     lambda piece: piece,  # as is
     lambda piece: quote(piece, safe="", errors="surrogatepass"),  # in a URL: %2B, %2b
-    lambda piece: quote_plus(piece, safe="", errors="surrogatepass"),  # in a form: + for space
     lambda piece: json.dumps(piece)[1:-1],  # in JSON, non-ASCII as \u escapes
     lambda piece: json.dumps(piece, ensure_ascii=False)[1:-1],
     lambda piece: repr(piece)[1:-1],  # in Python's repr(): a backslash doubled

@@ -11,15 +11,17 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import pytest
 
 import fetch_token
 
 from conftest import CLI, OUTPUTS, SCRIPT, Result
-from fake_wechat import FakeWeChat
+from fake_wechat import APPID, FakeWeChat
 
 HEX_SECRET = "0123456789abcdef0123456789abcdef"  # a real AppSecret's shape: 32 hex digits
 
@@ -336,3 +338,61 @@ def test_an_empty_errmsg_leaves_no_dangling_colon(cli: CLI, fake: FakeWeChat) ->
     fake.behaviour = b'{"errcode": 40013, "errmsg": ""}'
     result = cli.main()
     assert result.err.splitlines()[0] == "error: errcode 40013"
+
+
+# --- the secret in each form a server may echo it ----------------------------------------
+
+# 32 characters whose forms all differ: a backslash, a quote, '+', '/', '&', '%', non-ASCII.
+# Its first three characters are found only in the form repr() gives them.
+SPICY = ('é\\"é+/&%=中' + "abcdefghijklmnopqrstuvwxyz")[:32]
+
+
+@pytest.mark.parametrize(
+    "echoed",
+    [
+        SPICY,  # as it is
+        SPICY[:20],  # cut short by the server
+        SPICY[-12:],  # its tail
+        quote(SPICY, safe=""),  # URL-encoded, upper-case escapes
+        quote(SPICY, safe="").lower(),  # and lower-case
+        quote_plus(SPICY),
+        json.dumps(SPICY)[1:-1],  # JSON-escaped: \\ and \" and \u00e9
+        json.dumps(SPICY, ensure_ascii=False)[1:-1],
+        repr(SPICY)[1:-1],  # as Python's repr() shows it
+    ],
+)
+def test_the_secret_is_masked_in_every_form_a_server_echoes(
+    cli: CLI, fake: FakeWeChat, env: pytest.MonkeyPatch, echoed: str
+) -> None:
+    env.setenv("WECHAT_APPSECRET", SPICY)
+    fake.behaviour = (500, f"oops {echoed} end".encode())
+    result = cli.main("--retries", "0")
+    assert result.err.splitlines()[0] == "error: HTTP 500 instead of 200: 'oops *** end'"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+def test_a_signal_during_the_cache_write_takes_effect_after_the_rename(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process killed while it writes the cache leaves the new entry in place, and no
+    temporary file: the signal is held back until the rename is done."""
+    import signal
+
+    path = tmp_path / "token.json"
+    seen: list[list[str]] = []  # the folder's files when the signal took effect
+    real_fsync = os.fsync
+
+    def fsync_then_signal(fd: int) -> None:
+        real_fsync(fd)
+        # To this thread: the test's servers run threads, which a signal to the whole
+        # process could go to; the command itself has no other thread while it writes.
+        signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+
+    entry = fetch_token.CacheEntry(APPID, "/cgi-bin/token", "https://x", "0" * 64, "t", 7200, 1.0)
+    before = signal.signal(signal.SIGTERM, lambda *_: seen.append(os.listdir(tmp_path)))
+    monkeypatch.setattr(os, "fsync", fsync_then_signal)
+    try:
+        fetch_token._write_cache(str(path), entry)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert seen == [["token.json"]]
