@@ -24,10 +24,16 @@ at once, as killed by SIGINT (the shell shows 130).
 
 from __future__ import annotations
 
+import signal
+
+if __name__ == "__main__" and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    # Run as a command: Ctrl-C ends it at once, even while it is still starting (see
+    # _ended_by_signals). First of all, before the imports that take a moment.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 import argparse
 import configparser
 import contextlib
-import functools
 import json
 import os
 import re
@@ -35,7 +41,7 @@ import stat
 import sys
 import time
 from typing import TYPE_CHECKING, NamedTuple, NoReturn
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -77,6 +83,8 @@ OWN_WORK = 0.5  # seconds a run may spend besides its attempts and waits: start,
 HANDOVER = 0.1  # seconds a lock holder keeps to leave its news for the processes waiting
 MAX_EXPIRES_IN = 86400  # seconds: WeChat says 7200; no lifetime over a day is trusted
 MAX_FILE = 64 * 1024  # bytes: the most read from a config or cache file
+MAX_CA_BUNDLE = 4 * 2**20  # bytes: certifi's bundle is about 300 KB
+MAX_CREDENTIAL = 128  # characters: an AppID has 18, an AppSecret 32
 SECRET_RUN = 8  # this many consecutive characters of the AppSecret are masked wherever seen
 DEFAULT_CONFIG = "config.ini"
 CONFIG_SECTION = "wechat"
@@ -435,6 +443,11 @@ def _transport_error(
         return TLSError(problem + "; nothing was sent", hint=hint)
     if code == pycurl.E_SSL_CONNECT_ERROR:
         return TLSError(f"TLS handshake with {host} failed: {message}")
+    if code == pycurl.E_URL_MALFORMAT:  # Python accepted it, libcurl does not
+        return ConfigError(
+            f"libcurl cannot use the URL {urlsplit(url)._replace(query='').geturl()}: {message}",
+            hint="write the API base like https://api.weixin.qq.com",
+        )
     if code == pycurl.E_SSL_CACERT_BADFILE:
         return ConfigError(
             f"cannot use CA bundle {cacert}: {message}",
@@ -595,42 +608,58 @@ def secret_fingerprint(secret: str) -> str:
 
 
 def cached_access_token(
-    settings: Settings, log: Callable[[str], None], warn: Callable[[str], None]
+    settings: Settings,
+    log: Callable[[str], None],
+    warn: Callable[[str], None],
+    started: float | None = None,
 ) -> tuple[AccessToken, bool]:
     """The cached token while it is good, else a new one, stored for the next caller.
 
     Returns the token (with the time it has left) and whether it came from the cache.
     The whole "read; if stale, fetch and write" runs under a lock, so processes
     started together make one request and print one token. The whole run, waiting
-    for the lock included, ends within time_bound(retries, timeout).
+    for the lock included, ends within time_bound(retries, timeout) of `started`
+    (time.monotonic(); default: now).
     """
     bound = time_bound(settings.retries, settings.timeout)
+    deadline = (started or time.monotonic()) + bound
     path = settings.cache_file
     if path is None:  # --no-cache
-        return _fetch(settings, log, time.monotonic() + bound), False
-    started = time.time()  # a failure recorded after this is news to this run
-    lock, deadline = _lock(path, bound, log)
+        return _fetch(settings, log, deadline), False
+    wanted = _wanted(settings, time.time())
+    key = f"{_request_key(wanted)} {settings.cacert or ''}"  # who may share a failure
+    since = time.time()  # a failure noted after this is news to this run
+    lock = _lock(path, deadline, key, since, log)
     try:
         now = time.time()
-        wanted = _wanted(settings, now)
         if settings.force_refresh:
             log(f"cache: --force-refresh, not reading {path}")
         else:
             entry = _read_cache(path, log)
             why_not = reusable(entry, wanted, now) if entry else ""
+            if (
+                entry
+                and not why_not
+                and redact(entry.access_token, settings.secret) != (entry.access_token)
+            ):
+                why_not = "its token holds a piece of the AppSecret"
             if entry and not why_not:
                 log(f"cache: token from {path}, valid for {entry.expires_at - now:.0f} s more")
                 return AccessToken(entry.access_token, int(entry.expires_at - now)), True
             if why_not:
                 log(f"cache: not using the token in {path}: {why_not}")
-        key = f"{_failure_key(wanted)} {settings.cacert or ''}"
-        failure = _failure_since(lock, started, key)
+        failure = _noted_failure(lock, key, since)
         if failure:  # another process asked while this one waited: do not ask again
             raise failure
-        try:
-            token = _fetch(settings, log, deadline - HANDOVER)
+
+        def note(error: FetchTokenError | None, state: str) -> None:
+            _leave_note(lock, key, state, error, deadline)
+
+        note(None, "fetching")
+        try:  # stop asking a moment early, to leave the news before the waiters give up
+            token = _fetch(settings, log, deadline - HANDOVER, note)
         except FetchTokenError as error:
-            _record_failure(lock, key, error)
+            note(error, "failed")
             raise
         entry = wanted._replace(
             access_token=token.access_token,
@@ -642,7 +671,7 @@ def cached_access_token(
             log(f"cache: token saved in {path}")
         except OSError as error:  # the token is good: print it, but say what went wrong
             warn(f"could not save the token in {path}: {error.strerror}; next run fetches again")
-        _record_failure(lock, "", None)  # clears an older note
+        _leave_note(lock, key, "", None, deadline)  # no news: the token is in the cache
         return token, False
     finally:
         if lock is not None:
@@ -662,20 +691,30 @@ def _wanted(settings: Settings, now: float) -> CacheEntry:
     )
 
 
-def _fetch(settings: Settings, log: Callable[[str], None], deadline: float) -> AccessToken:
-    """A new token from WeChat, with the retries and failover that settings allow."""
+def _fetch(
+    settings: Settings,
+    log: Callable[[str], None],
+    deadline: float,
+    note: Callable[[FetchTokenError, str], None] = lambda _error, _state: None,
+) -> AccessToken:
+    """A new token from WeChat, with the retries and failover that settings allow.
+    `note` hears of each failed attempt, for the processes waiting for the cache."""
 
     def attempt(api_base: str, seconds_left: float) -> AccessToken:
-        return get_access_token(
-            settings.appid,
-            settings.secret,
-            api_base=api_base,
-            stable=settings.stable,
-            force_refresh=settings.force_refresh,
-            cacert=settings.cacert,
-            timeout=max(MIN_ATTEMPT, min(settings.timeout, seconds_left)),
-            log=log,
-        )
+        try:
+            return get_access_token(
+                settings.appid,
+                settings.secret,
+                api_base=api_base,
+                stable=settings.stable,
+                force_refresh=settings.force_refresh,
+                cacert=settings.cacert,
+                timeout=max(MIN_ATTEMPT, min(settings.timeout, seconds_left)),
+                log=log,
+            )
+        except FetchTokenError as error:
+            note(error, "fetching")
+            raise
 
     return with_retries(attempt, settings.api_bases, settings.retries, log, deadline=deadline)
 
@@ -683,97 +722,105 @@ def _fetch(settings: Settings, log: Callable[[str], None], deadline: float) -> A
 _CACHE_WAYS_OUT = "choose another with --cache-file, or run with --no-cache"
 
 
-def _lock(path: str, bound: float, log: Callable[[str], None]) -> tuple[int | None, float]:
+def _lock(
+    path: str, deadline: float, key: str, since: float, log: Callable[[str], None]
+) -> int | None:
     """Lock the cache (on PATH.lock, created 0600); None where locking does not exist.
 
-    Returns the lock and this run's deadline: `bound` seconds from now, or, for a process
-    that has to wait, from the moment it found the lock taken. Either way, the holder's
-    deadline comes first, so a waiting process outlives the holder and hears its news.
-    The holder stops asking HANDOVER seconds before its deadline, to leave its news.
+    Waits for another process that holds the lock until `deadline`, then gives up,
+    saying what that process was doing, from the note it leaves in the lock file.
     """
     try:
         _refuse_odd_file(path, "the cache file", hint=_CACHE_WAYS_OUT)
         os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)  # 0700 if new
         import fcntl  # POSIX only
 
-        lock = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | _NONBLOCK, 0o600)
+        flags = os.O_RDWR | os.O_CREAT | _NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
+        lock = os.open(path + ".lock", flags, 0o600)  # written to: never through a link
     except ImportError:
         log("cache: no file locking on this system (no fcntl): using the cache unlocked")
-        return None, time.monotonic() + bound
+        return None
     except OSError as error:
         raise ConfigError(
             f"cannot use the cache {path}: {error.filename}: {error.strerror}",
             hint=_CACHE_WAYS_OUT,
         ) from None
-    deadline = time.monotonic() + bound
-    waiting = False
     try:
         _refuse_odd_file(path + ".lock", "the cache's lock file", os.fstat(lock), _CACHE_WAYS_OUT)
+        waited = False
         while True:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return lock, deadline
+                return lock
             except BlockingIOError:  # another process is fetching: wait for its token
-                if not waiting:
-                    waiting, deadline = True, time.monotonic() + bound
+                if not waited:
                     log(f"cache: another process holds {path}.lock: waiting for its token")
-                elif time.monotonic() > deadline:
-                    raise TransportError(
-                        f"gave up after {bound:g} s, the time bound of this run: another "
-                        f"process has held {path}.lock all that time, fetching a token",
-                        hint="that process may use a longer --timeout or more --retries; "
-                        "run this again once it is done, or give this run its own --cache-file",
-                    ) from None
+                    waited = True
+                if time.monotonic() > deadline:
+                    failure = _noted_failure(lock, key, since) or _gave_up(lock, key, path)
+                    raise failure from None
                 time.sleep(LOCK_POLL)
             except OSError as error:  # e.g. a network file system without locks
                 log(f"cache: cannot lock {path}.lock ({error.strerror}): using the cache unlocked")
                 os.close(lock)
-                return None, deadline
+                return None
     except BaseException:
         with contextlib.suppress(OSError):
             os.close(lock)
         raise
 
 
-def _failure_key(wanted: CacheEntry) -> str:
-    """Which request a recorded failure was for: only the same request may share it."""
+def _request_key(wanted: CacheEntry) -> str:
+    """Which request a noted failure was for: only the same request may share it."""
     return " ".join((wanted.appid, wanted.endpoint, wanted.api_base, wanted.secret_sha256))
 
 
-def _record_failure(lock: int | None, key: str, error: FetchTokenError | None) -> None:
-    """Leave a note of this run's failure in the lock file, for the processes waiting
-    for the lock; with no error, clear it. A courtesy: it never fails the run."""
+# The lock file holds a short note from the process that holds the lock, for those that
+# wait: "fetching" (since when, until when, and the last failed attempt), or "failed".
+
+
+def _leave_note(
+    lock: int | None, key: str, state: str, error: FetchTokenError | None, deadline: float
+) -> None:
+    """Write this run's state in the lock file; a courtesy that never fails the run."""
     if lock is None:
         return
     note = b""
-    if error is not None:
-        record = {"at": time.time(), "key": key, "exit_code": error.exit_code}
-        record.update(message=str(error)[:1000], hint=error.hint[:1000])
-        if isinstance(error, WeChatAPIError):
-            record.update(errcode=error.errcode, errmsg=error.errmsg[:1000])
+    if state:
+        until = time.time() + deadline - time.monotonic()
+        record: dict[str, object] = {"at": time.time(), "key": key, "state": state, "until": until}
+        if error is not None:
+            record.update(exit_code=error.exit_code, message=str(error)[:1000], hint=error.hint)
+            if isinstance(error, WeChatAPIError):
+                record.update(errcode=error.errcode, errmsg=error.errmsg[:1000])
         note = json.dumps(record).encode()
     with contextlib.suppress(OSError):
         os.ftruncate(lock, 0)
         os.pwrite(lock, note, 0)
 
 
-def _failure_since(lock: int | None, since: float, key: str) -> FetchTokenError | None:
-    """The failure another process recorded for the same request after `since`, if any."""
+def _read_note(lock: int | None, key: str) -> dict[str, object]:
+    """The note in the lock file, if it is one of ours and for this request; else {}."""
     if lock is None:
-        return None
+        return {}
     try:
-        record = json.loads(os.pread(lock, 4 * 1024, 0) or b"null")
+        note = json.loads(os.pread(lock, 8 * 1024, 0) or b"{}")
     except (OSError, ValueError, RecursionError):
-        return None  # no note, or not one of ours: ask WeChat
-    if not isinstance(record, dict) or record.get("key") != key:
+        return {}  # being written, or not ours
+    return note if isinstance(note, dict) and note.get("key") == key else {}
+
+
+def _noted_failure(lock: int | None, key: str, since: float) -> FetchTokenError | None:
+    """The failure another process noted for the same request after `since`, if any."""
+    note = _read_note(lock, key)
+    at, code, message = note.get("at"), note.get("exit_code"), note.get("message")
+    if note.get("state") != "failed" or not (isinstance(at, float) and since <= at <= time.time()):
+        return None  # no failure, or old news from before this run
+    if not (_whole_number(code) and code in (EXIT_WECHAT, EXIT_USAGE, EXIT_TRANSPORT)):
         return None
-    at, code = record.get("at"), record.get("exit_code")
-    message, hint = record.get("message"), record.get("hint")
-    errcode, errmsg = record.get("errcode"), record.get("errmsg")
-    if not (isinstance(at, float) and since <= at <= time.time() + 1):
-        return None  # old news, from before this run
-    if not (code in (EXIT_WECHAT, EXIT_USAGE, EXIT_TRANSPORT) and isinstance(message, str)):
+    if not isinstance(message, str):
         return None
+    errcode, errmsg, hint = note.get("errcode"), note.get("errmsg"), note.get("hint")
     error = (
         WeChatAPIError(errcode, errmsg)
         if _whole_number(errcode) and isinstance(errmsg, str)
@@ -782,6 +829,24 @@ def _failure_since(lock: int | None, since: float, key: str) -> FetchTokenError 
     error.exit_code = code
     error.args = (f"{error} (another process got this answer while this one waited for it)",)
     return error
+
+
+def _gave_up(lock: int, key: str, path: str) -> TransportError:
+    """This run's time is up, and the process holding the lock is still at it."""
+    note = _read_note(lock, key)
+    message, until = note.get("message"), note.get("until")
+    doing = "and has left no note of what it is doing"
+    if note.get("state") == "fetching":
+        doing = "fetching a token for this account"
+        if isinstance(message, str):
+            doing += f"; its last attempt: {message}"
+        if isinstance(until, float) and until > time.time():
+            doing += f"; it stops within {until - time.time():.1f} s"
+    return TransportError(
+        f"gave up at the time bound of this run: another process holds {path}.lock, {doing}",
+        hint="run this again once that process is done (it ends by itself), "
+        "or give this run its own --cache-file",
+    )
 
 
 def _read_cache(path: str, log: Callable[[str], None]) -> CacheEntry | None:
@@ -837,8 +902,6 @@ def _write_cache(path: str, entry: CacheEntry) -> None:
 @contextlib.contextmanager
 def _signals_held() -> Iterator[None]:
     """Hold back Ctrl-C and kill signals for a moment; they take effect at the end."""
-    import signal
-
     held = {signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", signal.SIGTERM)}
     if not hasattr(signal, "pthread_sigmask"):  # Windows
         yield
@@ -921,44 +984,93 @@ _HIDDEN = {"Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn"}  # shown as escapes; other 
 def redact(text: str, secret: str) -> str:
     """Replace every run of SECRET_RUN or more characters of the AppSecret with ***.
 
-    A run is found as it is, URL-encoded (either letter case), JSON-escaped or repr()-escaped,
-    so the secret is masked even when a server echoes a piece of it. Give it whole texts:
-    once a text is cut, quoted or escaped, a piece of the secret may no longer be seen.
+    The text is searched as it is, and as a URL, JSON, Python or HTML reader would decode
+    it (%2F, \\u0026, \\/, \\\\, \\', &amp;, ... in any mix and letter case), so a run is
+    found in whatever form a server echoes it. Give it whole texts: once a text is cut, a
+    piece of the secret may be too short to recognise.
     """
     if not secret:
         return text
-    runs: list[list[int]] = []  # [start, end] of each masked stretch, merged as they overlap
-    for match in _secret_pattern(secret).finditer(text):
-        start, end = match.start(), match.end(1)
-        if runs and start <= runs[-1][1]:
-            runs[-1][1] = max(runs[-1][1], end)
-        else:
-            runs.append([start, end])
-    shown, kept = [], 0
-    for start, end in runs:
-        shown += [text[kept:start], "***"]
-        kept = end
+    size = min(SECRET_RUN, len(secret))
+    pieces = {secret[i : i + size].translate(_FOLD) for i in range(len(secret) - size + 1)}
+    runs: list[tuple[int, int]] = []  # (start, end) in `text` of each run found
+    for chars, starts, ends in (_as_is(text), _decoded(text)):
+        seen = "".join(chars).translate(_FOLD)
+        for i in range(len(seen) - size + 1):
+            if seen[i : i + size] in pieces:
+                runs.append((starts[i], ends[i + size - 1]))
+    shown: list[str] = []
+    kept = 0
+    for start, end in sorted(runs):  # overlapping runs merge into one ***
+        if start > kept or not shown:
+            shown += [text[kept:start], "***"]
+        kept = max(kept, end)
     return "".join(shown) + text[kept:]
 
 
-@functools.lru_cache(maxsize=8)
-def _secret_pattern(secret: str) -> re.Pattern[str]:
-    """A regex that finds, at each position, a run of the secret in any of its forms."""
-    size = min(SECRET_RUN, len(secret))
-    pieces = {secret[i : i + size] for i in range(len(secret) - size + 1)}
-    forms = {encode(piece) for piece in pieces for encode in _SECRET_FORMS}
-    alternatives = "|".join(map(re.escape, sorted(forms, key=len, reverse=True)))
-    return re.compile(f"(?=({alternatives}))", re.IGNORECASE)  # (?=...): overlapping runs
+_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_Chars = tuple[list[str], list[int], list[int]]  # characters, and where each came from
 
 
-_SECRET_FORMS: tuple[Callable[[str], str], ...] = (
-    lambda piece: piece,  # as is
-    lambda piece: quote(piece, safe="", errors="surrogatepass"),  # in a URL: %2B, %2b
-    lambda piece: json.dumps(piece)[1:-1],  # in JSON, non-ASCII as \u escapes
-    lambda piece: json.dumps(piece, ensure_ascii=False)[1:-1],
-    lambda piece: repr(piece)[1:-1],  # in Python's repr(): a backslash doubled
-    lambda piece: ascii(piece)[1:-1],
+def _as_is(text: str) -> _Chars:
+    return list(text), list(range(len(text))), list(range(1, len(text) + 1))
+
+
+_ESCAPE = re.compile(
+    r"(?P<url>(?:%[0-9A-Fa-f]{2})+)"  # %2F%C3%A9: UTF-8 bytes
+    r"|\\u(?P<high>[dD][89abAB][0-9a-fA-F]{2})\\u(?P<low>[dD][c-fC-F][0-9a-fA-F]{2})"  # JSON 😀
+    r"|\\u(?P<u4>[0-9a-fA-F]{4})|\\U(?P<u8>[0-9a-fA-F]{8})|\\x(?P<x2>[0-9a-fA-F]{2})"
+    r"|&#[xX](?P<hex>[0-9a-fA-F]{1,6});|&#(?P<dec>[0-9]{1,7});"  # HTML: &#x26; &#38;
+    r"|\\(?P<plain>[\\/\"'])"  # \\ \/ \" \'
+    r"|&(?P<entity>amp|lt|gt|quot|apos);"
 )
+_ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
+
+
+def _decoded(text: str) -> _Chars:
+    """The characters of `text` with its escapes decoded, each with the span it came from."""
+    chars: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    done = 0
+    for match in _ESCAPE.finditer(text):
+        decoded = _unescape(match)
+        if decoded is None:  # not a character (\U00110000): leave it as it is
+            continue
+        chars += text[done : match.start()]
+        starts += range(done, match.start())
+        ends += range(done + 1, match.start() + 1)
+        position = match.start()
+        for char, length in decoded:  # length: how many characters of `text` it took
+            chars.append(char)
+            starts.append(position)
+            ends.append(position + length)
+            position += length
+        done = match.end()
+    chars += text[done:]
+    starts += range(done, len(text))
+    ends += range(done + 1, len(text) + 1)
+    return chars, starts, ends
+
+
+def _unescape(match: re.Match[str]) -> list[tuple[str, int]] | None:
+    """What one escape stands for: (character, length of its escape) for each character."""
+    group = match.lastgroup or ""
+    if group == "url":  # each character takes 3 text characters per UTF-8 byte
+        data = bytes.fromhex(match["url"].replace("%", ""))
+        return [
+            (char, 3 * len(char.encode(errors="surrogateescape")))
+            for char in data.decode(errors="surrogateescape")
+        ]
+    if group == "low":  # a JSON surrogate pair, \ud83d\ude00: one character
+        pair = chr(int(match["high"], 16)) + chr(int(match["low"], 16))
+        return [(pair.encode("utf-16", "surrogatepass").decode("utf-16"), 12)]
+    if group == "plain":
+        return [(match["plain"], 2)]
+    if group == "entity":
+        return [(_ENTITIES[match["entity"]], len(match[0]))]
+    number = int(match[group], 10 if group == "dec" else 16)
+    return [(chr(number), len(match[0]))] if number <= 0x10FFFF else None
 
 
 def clean(text: str, secret: str) -> str:
@@ -1140,6 +1252,11 @@ def _credential(found: tuple[str, str] | None, key: str, path: str) -> tuple[str
             hint="copy config.ini.example to config.ini and fill in the AppID and AppSecret",
         )
     value, origin = found
+    if len(value) > MAX_CREDENTIAL:
+        raise ConfigError(
+            f"{origin}: {len(value)} characters long; an AppID has 18, an AppSecret 32",
+            hint=f"copy the {key} again from WeChat's console",
+        )
     if not _one_word(value):  # never echo the value: it may be the secret
         raise ConfigError(
             f"{origin}: contains whitespace or a non-printable character",
@@ -1227,10 +1344,12 @@ def _pick_cacert(flag: str | None, configured: str | None, config_path: str) -> 
         origin = f"{config_path}: ca_bundle"
     else:
         return None
+    hint = "give the path of a PEM file with the CA certificates to trust"
     if not os.path.isfile(path):  # also refuses FIFOs and devices: libcurl would block
+        raise ConfigError(f"{origin}: CA bundle '{path}' not found, or not a file", hint=hint)
+    if os.path.getsize(path) > MAX_CA_BUNDLE:  # loading it would take longer than a request
         raise ConfigError(
-            f"{origin}: CA bundle '{path}' not found, or not a regular file",
-            hint="give the path of a PEM file with the CA certificates to trust",
+            f"{origin}: CA bundle '{path}' is larger than {MAX_CA_BUNDLE // 2**20} MiB", hint=hint
         )
     return path
 
@@ -1267,7 +1386,14 @@ def _seconds(value: str, origin: str) -> float:
 # --- Command line: one place prints results and errors --------------------------------
 
 
+class _HelpAsked(Exception):
+    """--help: its text is printed like any result (see main)."""
+
+
 class _ArgumentParser(argparse.ArgumentParser):
+    def print_help(self, file: object = None) -> NoReturn:
+        raise _HelpAsked(self.format_help())
+
     def error(self, message: str) -> NoReturn:
         raise ConfigError(message, hint="see --help")  # exit 2, printed like every error
 
@@ -1368,7 +1494,7 @@ class _Output:
                 masked = {k: v if isinstance(v, int) else "***" for k, v in fields.items()}
                 line = json.dumps(masked)
         else:
-            line = fields  # a token: printable ASCII, and never a piece of the secret
+            line = fields  # a token (printable ASCII, never a piece of the secret), or --help
         stream = sys.stdout
         try:
             if stream is None:
@@ -1385,6 +1511,10 @@ class _Output:
 
     def _clean(self, value: str | int | bool) -> str | int | bool:
         return clean(value, self.secret) if isinstance(value, str) else value
+
+    def help(self, text: str) -> int:
+        self._result(text.rstrip("\n"))
+        return EXIT_OK
 
     def success(self, token: AccessToken, cached: bool) -> int:
         if self.json_mode:
@@ -1420,20 +1550,26 @@ def _discard(stream: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
+    started = time.monotonic()  # the run's time bound counts from here
     argv = sys.argv[1:] if argv is None else list(argv)
     # --json is looked for before parsing, so that a usage error is JSON too; abbreviations
     # are refused, so this agrees with what the parser decides.
     out = _Output("--json" in argv, os.environ.get("WECHAT_APPSECRET", ""))
     with _ended_by_signals():
         try:
-            return out.success(*_run(argv, out))
+            return out.success(*_run(argv, out, started))
+        except _HelpAsked as asked:  # --help, whatever else is given
+            try:
+                return out.help(str(asked))
+            except FetchTokenError as error:
+                return out.failure(error)
         except FetchTokenError as error:
             return out.failure(error)
         except Exception as error:  # a bug in this file: still one line, never a traceback
             return out.failure(_InternalError(f"internal error: {type(error).__name__}: {error}"))
 
 
-def _run(argv: list[str], out: _Output) -> tuple[AccessToken, bool]:
+def _run(argv: list[str], out: _Output, started: float) -> tuple[AccessToken, bool]:
     if sys.stdout is None:  # started with stdout closed: a token would be lost
         raise _OutputError("stdout is closed: there is nowhere to print the token")
     args = _parse_args(argv)
@@ -1442,7 +1578,7 @@ def _run(argv: list[str], out: _Output) -> tuple[AccessToken, bool]:
     out.secret = settings.secret
     for warning in settings.warnings:
         out.warn(warning)
-    return cached_access_token(settings, out.note, out.warn)
+    return cached_access_token(settings, out.note, out.warn, started)
 
 
 class _InternalError(FetchTokenError):
@@ -1461,8 +1597,6 @@ def _ended_by_signals() -> Iterator[None]:
     file is replaced in one step, so nothing is left half done. SIGTERM and SIGHUP already
     have that default. An ignored SIGINT (a background job) stays ignored.
     """
-    import signal
-
     before = signal.getsignal(signal.SIGINT)
     changed = before is signal.default_int_handler
     if changed:

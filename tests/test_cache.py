@@ -267,10 +267,10 @@ def test_a_stuck_lock_holder_is_an_error_not_a_hang(cli: CLI, cache_file: Path) 
     assert result == Result(
         3,
         "",
-        "error: gave up after 0.7 s, the time bound of this run: another process has held "
-        f"{cache_file}.lock all that time, fetching a token\n"
-        "hint: that process may use a longer --timeout or more --retries; run this again once "
-        "it is done, or give this run its own --cache-file\n",
+        "error: gave up at the time bound of this run: another process holds "
+        f"{cache_file}.lock, and has left no note of what it is doing\n"
+        "hint: run this again once that process is done (it ends by itself), or give this "
+        "run its own --cache-file\n",
     )
     assert 0.7 <= elapsed < 2.5  # time_bound(0, 0.2): the 0.2 s timeout, plus 0.5 s
 

@@ -243,14 +243,14 @@ BAD_CONFIGS = [
         None,
         {},
         ("--cacert", "nowhere.pem"),
-        "--cacert: CA bundle 'nowhere.pem' not found, or not a regular file",
+        "--cacert: CA bundle 'nowhere.pem' not found, or not a file",
         PEM,
     ),
     (
         "[wechat]\napi_base = https://127.0.0.1:1\nca_bundle = nowhere.pem\n",
         {},
         (),
-        "config.ini: ca_bundle: CA bundle 'nowhere.pem' not found, or not a regular file",
+        "config.ini: ca_bundle: CA bundle 'nowhere.pem' not found, or not a file",
         PEM,
     ),
     (
