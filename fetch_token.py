@@ -24,12 +24,12 @@ at once, as killed by SIGINT (the shell shows 130).
 
 from __future__ import annotations
 
-import signal
+import _signal  # type: ignore[import-not-found]  # the C core of `signal`: no import time
 
-if __name__ == "__main__" and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+if __name__ == "__main__" and _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler:
     # Run as a command: Ctrl-C ends it at once, even while it is still starting (see
     # _ended_by_signals). First of all, before the imports that take a moment.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
 
 import argparse
 import configparser
@@ -37,6 +37,7 @@ import contextlib
 import json
 import os
 import re
+import signal
 import stat
 import sys
 import time
@@ -85,6 +86,7 @@ MAX_EXPIRES_IN = 86400  # seconds: WeChat says 7200; no lifetime over a day is t
 MAX_FILE = 64 * 1024  # bytes: the most read from a config or cache file
 MAX_CA_BUNDLE = 4 * 2**20  # bytes: certifi's bundle is about 300 KB
 MAX_CREDENTIAL = 128  # characters: an AppID has 18, an AppSecret 32
+MIN_SECRET = 16  # characters: a shorter "secret" would have its letters masked everywhere
 SECRET_RUN = 8  # this many consecutive characters of the AppSecret are masked wherever seen
 DEFAULT_CONFIG = "config.ini"
 CONFIG_SECTION = "wechat"
@@ -989,9 +991,9 @@ def redact(text: str, secret: str) -> str:
     found in whatever form a server echoes it. Give it whole texts: once a text is cut, a
     piece of the secret may be too short to recognise.
     """
-    if not secret:
+    if len(secret) < SECRET_RUN:  # no run that long (and such a secret is refused: MIN_SECRET)
         return text
-    size = min(SECRET_RUN, len(secret))
+    size = SECRET_RUN
     pieces = {secret[i : i + size].translate(_FOLD) for i in range(len(secret) - size + 1)}
     runs: list[tuple[int, int]] = []  # (start, end) in `text` of each run found
     for chars, starts, ends in (_as_is(text), _decoded(text)):
@@ -1252,7 +1254,7 @@ def _credential(found: tuple[str, str] | None, key: str, path: str) -> tuple[str
             hint="copy config.ini.example to config.ini and fill in the AppID and AppSecret",
         )
     value, origin = found
-    if len(value) > MAX_CREDENTIAL:
+    if len(value) > MAX_CREDENTIAL or (key == "appsecret" and len(value) < MIN_SECRET):
         raise ConfigError(
             f"{origin}: {len(value)} characters long; an AppID has 18, an AppSecret 32",
             hint=f"copy the {key} again from WeChat's console",

@@ -4,8 +4,9 @@ The tests point fetch_token.py at it with --api-base and --cacert. It serves
 GET /cgi-bin/token and POST /cgi-bin/stable_token for one account (APPID/SECRET), and
 GET /cgi-bin/get_api_domain_ip as an API call that needs a token it issued. It records
 every request it gets and every errcode it answers, and misbehaves on demand: set
-`fake.behaviour` to one of BEHAVIOURS, to an errcode (int), or to bytes to serve as a
-200 JSON body; or to a list of those, one per request, the last one repeated.
+`fake.behaviour` to one of BEHAVIOURS, to an errcode (int), to bytes to serve as a
+200 JSON body, or to a (status, body) tuple to answer exactly that; or to a list of
+those, one per request, the last one repeated.
 
 Run as a program, it is the fake for people rather than tests:
 
@@ -71,8 +72,10 @@ BEHAVIOURS = (
     "slow",  # as "ok", half a second later
 )
 
-
-Behaviour = str | int | bytes
+# Besides BEHAVIOURS: an errcode (int) is answered as {"errcode": it, "errmsg": ...}; bytes
+# are served as the body of an HTTP 200; a tuple (status, body) is answered with exactly
+# that HTTP status and that body, as application/json (the property tests generate these).
+Behaviour = str | int | bytes | tuple[int, bytes]
 
 
 class Request(NamedTuple):
@@ -148,6 +151,9 @@ class FakeWeChat:
             return handler.reply_json({"errcode": 43002, "errmsg": ERRMSG[43002]})
         if endpoint not in {("GET", "/cgi-bin/token"), ("POST", "/cgi-bin/stable_token")}:
             return handler.reply(404, b"not found", "text/plain")
+        if isinstance(behaviour, tuple):  # (status, body): exactly this, however odd
+            status, body = behaviour
+            return handler.reply(status, body, "application/json")
         if isinstance(behaviour, bytes):
             return handler.reply(200, behaviour)
         if isinstance(behaviour, int):

@@ -139,7 +139,7 @@ def test_wechat_error_as_json(cli: CLI, fake: FakeWeChat, how: str) -> None:
 
 
 def test_wrong_secret_is_40125_from_the_fake(cli: CLI, env: pytest.MonkeyPatch) -> None:
-    env.setenv("WECHAT_APPSECRET", "another-secret")
+    env.setenv("WECHAT_APPSECRET", "another-secret-0123456789")
     result = cli.main()
     assert result.code == 1
     assert result.err.startswith("error: errcode 40125: invalid appsecret\n")

@@ -21,7 +21,7 @@ import pytest
 import fetch_token
 
 from conftest import CLI, OUTPUTS, SCRIPT, Result
-from fake_wechat import APPID, FakeWeChat
+from fake_wechat import APPID, SECRET, FakeWeChat
 
 HEX_SECRET = "0123456789abcdef0123456789abcdef"  # a real AppSecret's shape: 32 hex digits
 
@@ -359,6 +359,13 @@ SPICY = ('é\\"é+/&%=中' + "abcdefghijklmnopqrstuvwxyz")[:32]
         json.dumps(SPICY)[1:-1],  # JSON-escaped: \\ and \" and \u00e9
         json.dumps(SPICY, ensure_ascii=False)[1:-1],
         repr(SPICY)[1:-1],  # as Python's repr() shows it
+        repr(SPICY + "'")[1:-3],  # repr() of a text with both quotes: \' too
+        json.dumps(SPICY)[1:-1].replace("/", "\\/"),  # PHP's json_encode: \/
+        "".join(f"\\u{ord(c):04x}" for c in SPICY[:16]),  # every character \u-escaped
+        "".join(f"%{b:02X}" for b in SPICY.encode()),  # every byte %-escaped
+        quote(SPICY, safe="/"),  # quote()'s default: '/' left as it is
+        SPICY.replace("&", "&amp;").replace('"', "&quot;"),  # in an HTML error page
+        json.dumps(SPICY)[1:-1].replace("&", "\\u0026"),  # Go's JSON: & as \u0026
     ],
 )
 def test_the_secret_is_masked_in_every_form_a_server_echoes(
@@ -396,3 +403,122 @@ def test_a_signal_during_the_cache_write_takes_effect_after_the_rename(
     finally:
         signal.signal(signal.SIGTERM, before)
     assert seen == [["token.json"]]
+
+
+def test_a_cached_token_that_holds_the_secret_is_not_used(
+    cli: CLI, fake: FakeWeChat, env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A cache entry forged with the right fingerprint put the secret on stdout."""
+    env.setenv("WECHAT_APPSECRET", HEX_SECRET)
+    fake.behaviour = b'{"access_token": "good_token", "expires_in": 7200}'
+    cache = tmp_path / "token.json"
+    assert cli.main("--cache-file", str(cache)).out == "good_token\n"
+    entry = json.loads(cache.read_text())
+    cache.write_text(json.dumps({**entry, "access_token": "TOKEN_" + HEX_SECRET[:10]}))
+    result = cli.main("--cache-file", str(cache), "-v")
+    assert (result.code, result.out) == (0, "good_token\n")
+    assert "its token holds a piece of the AppSecret" in result.err
+
+
+def test_a_40000_character_secret_is_refused_at_once(cli: CLI, env: pytest.MonkeyPatch) -> None:
+    """A huge WECHAT_APPSECRET made every message take seconds to redact."""
+    env.setenv("WECHAT_APPSECRET", "0123456789abcdef" * 2500)
+    start = time.monotonic()
+    assert cli.main() == Result(
+        2,
+        "",
+        "error: WECHAT_APPSECRET: 40000 characters long; an AppID has 18, an AppSecret 32\n"
+        "hint: copy the appsecret again from WeChat's console\n",
+    )
+    assert time.monotonic() - start < 1
+
+
+def test_a_huge_ca_bundle_is_refused(cli: CLI, tmp_path: Path) -> None:
+    """libcurl spent seconds loading a 68 MB bundle, past the time bound."""
+    bundle = tmp_path / "huge.pem"
+    with open(bundle, "wb") as file:
+        file.truncate(5 * 2**20)
+    assert cli.main("--cacert", str(bundle), base=False) == Result(
+        2,
+        "",
+        f"error: --cacert: CA bundle '{bundle}' is larger than 4 MiB\n"
+        "hint: give the path of a PEM file with the CA certificates to trust\n",
+    )
+
+
+def test_a_url_that_libcurl_refuses_is_a_usage_error(cli: CLI) -> None:
+    result = cli.main("--api-base", "https://127.0.0.1%25eth0:9", "--retries", "0", base=False)
+    assert (result.code, result.out) == (2, "")
+    assert result.err.startswith("error: libcurl cannot use the URL https://127.0.0.1%25eth0:9")
+
+
+def test_a_forged_note_in_the_lock_file_is_ignored(
+    cli: CLI, fake: FakeWeChat, tmp_path: Path
+) -> None:
+    """A note with exit code 3.0 made the process print '3.0' and exit 1; one dated in the
+    future was taken as news."""
+    cache = tmp_path / "token.json"
+    assert cli.main("--cache-file", str(cache), "--no-stable").code == 0
+    key = f"{APPID} /cgi-bin/token {fake.base_url} {fetch_token.secret_fingerprint(SECRET)} "
+    key += cli.ca_file
+    for at, code in [(time.time() + 0.9, 3), (time.time() + 5, 3.0)]:
+        note = {"at": at, "key": key, "state": "failed", "exit_code": code, "message": "m"}
+        Path(f"{cache}.lock").write_text(json.dumps(note))
+        result = cli.main("--cache-file", str(cache), "--force-refresh")
+        assert (result.code, result.err) == (0, "")
+
+
+@pytest.mark.skipif(not hasattr(os, "O_NOFOLLOW"), reason="needs O_NOFOLLOW")
+def test_a_lock_file_that_is_a_symlink_is_not_written_through(cli: CLI, tmp_path: Path) -> None:
+    """The lock file's note emptied whatever file a symlink in its place pointed to."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("keep me")
+    cache = tmp_path / "token.json"
+    Path(f"{cache}.lock").symlink_to(notes)
+    result = cli.main("--cache-file", str(cache))
+    assert result.code == 2
+    assert result.err.startswith(f"error: cannot use the cache {cache}: {cache}.lock: ")
+    assert notes.read_text() == "keep me"
+
+
+def test_help_goes_to_stdout_like_a_token(cli: CLI) -> None:
+    result = cli.main("--help")
+    assert (result.code, result.err) == (0, "")
+    assert result.out.startswith("usage: fetch_token.py [-h]")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_help_to_a_full_stdout_is_exit_74(cli: CLI) -> None:
+    """argparse swallowed the write error and exited 0."""
+    with open("/dev/full", "wb") as full:
+        result = _run(cli, _environ(), "--help", stdout=full)
+    assert result.code == 74
+
+
+@pytest.mark.skipif(os.name != "posix", reason="sends SIGINT")
+@pytest.mark.parametrize("delay", [0.03, 0.05, 0.07, 0.09, 0.12])
+def test_ctrl_c_while_the_command_starts_gives_no_traceback(cli: CLI, delay: float) -> None:
+    """SIGINT during the imports at the top of fetch_token.py printed a traceback."""
+    import signal
+
+    with cli.popen("--no-cache") as proc:
+        try:
+            time.sleep(delay)
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=10)
+        finally:
+            proc.kill()
+    OUTPUTS.extend((out, err))
+    assert "fetch_token.py" not in err  # a traceback from Python's own start is not ours
+
+
+def test_a_short_secret_is_refused(cli: CLI, env: pytest.MonkeyPatch) -> None:
+    """A one-letter "secret" had that letter masked in every message, JSON keys included."""
+    env.setenv("WECHAT_APPSECRET", "e")
+    assert cli.main("--json") == Result(
+        2,
+        '{"error": "WECHAT_APPSECRET: 1 characters long; an AppID has 18, an AppSecret 32", '
+        '"hint": "copy the appsecret again from WeChat\'s console"}\n',
+        "error: WECHAT_APPSECRET: 1 characters long; an AppID has 18, an AppSecret 32\n"
+        "hint: copy the appsecret again from WeChat's console\n",
+    )
