@@ -456,16 +456,44 @@ def test_a_forged_note_in_the_lock_file_is_ignored(
     cli: CLI, fake: FakeWeChat, tmp_path: Path
 ) -> None:
     """A note with exit code 3.0 made the process print '3.0' and exit 1; one dated in the
-    future was taken as news."""
+    future was taken as news. The note is written while this run waits for the lock, as a
+    real lock holder's would be."""
+    import fcntl
+
     cache = tmp_path / "token.json"
-    assert cli.main("--cache-file", str(cache), "--no-stable").code == 0
+    assert cli.main("--cache-file", str(cache)).code == 0
     key = f"{APPID} /cgi-bin/token {fake.base_url} {fetch_token.secret_fingerprint(SECRET)} "
     key += cli.ca_file
-    for at, code in [(time.time() + 0.9, 3), (time.time() + 5, 3.0)]:
-        note = {"at": at, "key": key, "state": "failed", "exit_code": code, "message": "m"}
-        Path(f"{cache}.lock").write_text(json.dumps(note))
-        result = cli.main("--cache-file", str(cache), "--force-refresh")
+    for later, code in [(60, 3), (0.2, 3.0)]:  # dated a minute ahead; a float exit code
+        with open(f"{cache}.lock", "w") as holder:
+            fcntl.flock(holder, fcntl.LOCK_EX)
+            note = {"at": time.time() + later, "key": key, "state": "failed", "exit_code": code}
+            holder.write(json.dumps({**note, "message": "forged", "hint": "h"}))
+            holder.flush()
+            threading.Timer(0.5, fcntl.flock, (holder, fcntl.LOCK_UN)).start()
+            result = cli.main("--cache-file", str(cache), "--force-refresh")
         assert (result.code, result.err) == (0, "")
+
+
+def test_main_hands_ctrl_c_to_its_default_action_while_it_runs(
+    cli: CLI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """However main() is called (python -m, an installed command, a test), Ctrl-C ends the
+    run as killed by SIGINT, and the handler is put back afterwards."""
+    import signal
+
+    seen: list[object] = []
+    real = fetch_token.cached_access_token
+
+    def spy(*args: object, **kwargs: object) -> object:
+        seen.append(signal.getsignal(signal.SIGINT))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fetch_token, "cached_access_token", spy)
+    before = signal.getsignal(signal.SIGINT)
+    assert cli.main() == Result(0, "fake_token_1\n", "")
+    assert seen == [signal.SIG_DFL]
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 @pytest.mark.skipif(not hasattr(os, "O_NOFOLLOW"), reason="needs O_NOFOLLOW")
