@@ -309,11 +309,20 @@ MOMENTS = ["tls-handshake", "tcp-connect", "answer", "cache-lock", "retry-wait"]
 # --- 1, 2: a signal ends the run at once, as killed by it ------------------------------
 
 
-@pytest.mark.parametrize(
-    ("moment", "json_mode"),
-    [*((moment, False) for moment in MOMENTS), pytest.param("answer", True, id="answer-json")],
-)
-def test_ctrl_c_kills_the_run_at_once_at_any_moment(
+SIGNAL_CASES = [
+    *(pytest.param(signal.SIGINT, moment, False, id=f"SIGINT-{moment}") for moment in MOMENTS),
+    pytest.param(signal.SIGINT, "answer", True, id="SIGINT-answer-json"),
+    *(
+        pytest.param(signum, moment, False, id=f"{signum.name}-{moment}")
+        for signum in (signal.SIGTERM, signal.SIGHUP)
+        for moment in ("answer", "cache-lock")
+    ),
+]
+
+
+@pytest.mark.parametrize(("signum", "moment", "json_mode"), SIGNAL_CASES)
+def test_a_signal_kills_the_run_at_once_at_any_moment(
+    signum: signal.Signals,
     moment: str,
     json_mode: bool,
     request: pytest.FixtureRequest,
@@ -321,31 +330,12 @@ def test_ctrl_c_kills_the_run_at_once_at_any_moment(
     fake: FakeWeChat,
     tmp_path: Path,
 ) -> None:
-    """SIGINT at any moment: dead by SIGINT within 0.5 s, stdout empty (even with --json)."""
+    """SIGINT at any moment, and SIGTERM and SIGHUP: dead by that signal within 0.5 s,
+    stdout empty (even with --json), and no request after the signal."""
     with contextlib.ExitStack() as stack:
         arranged = _arrange(moment, request, cli, fake, tmp_path, stack)
         args = (*arranged.args, "--json") if json_mode else arranged.args
         with _started(cli, *args, base=arranged.base) as proc:
-            arranged.ready(proc)
-            elapsed, out, err = _signal_and_wait(proc, signal.SIGINT)
-    _assert_killed_by(proc, signal.SIGINT, elapsed, out, err)
-    assert len(fake.requests) == arranged.requests
-
-
-@pytest.mark.parametrize("moment", ["answer", "cache-lock"])
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
-def test_sigterm_and_sighup_kill_the_run_at_once(
-    signum: int,
-    moment: str,
-    request: pytest.FixtureRequest,
-    cli: CLI,
-    fake: FakeWeChat,
-    tmp_path: Path,
-) -> None:
-    """SIGTERM and SIGHUP: dead by that signal within 0.5 s, like SIGINT."""
-    with contextlib.ExitStack() as stack:
-        arranged = _arrange(moment, request, cli, fake, tmp_path, stack)
-        with _started(cli, *arranged.args, base=arranged.base) as proc:
             arranged.ready(proc)
             elapsed, out, err = _signal_and_wait(proc, signum)
     _assert_killed_by(proc, signum, elapsed, out, err)
