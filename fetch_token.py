@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 
     import pycurl
 
+__version__ = "1.0.0"
 __all__ = [
     "API_BASE",
     "API_BASES",
@@ -1389,12 +1390,12 @@ def _seconds(value: str, origin: str) -> float:
 
 
 class _HelpAsked(Exception):
-    """--help: its text is printed like any result (see main)."""
+    """--help or --version: the text is printed like any result (see main)."""
 
 
 class _ArgumentParser(argparse.ArgumentParser):
-    def print_help(self, file: object = None) -> NoReturn:
-        raise _HelpAsked(self.format_help())
+    def _print_message(self, message: str, file: object = None) -> NoReturn:
+        raise _HelpAsked(message)  # --help and --version: printed like any result
 
     def error(self, message: str) -> NoReturn:
         raise ConfigError(message, hint="see --help")  # exit 2, printed like every error
@@ -1443,6 +1444,7 @@ def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
     cache.add_argument("--no-cache", action="store_true", help="neither read nor write a cache")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("-v", "--verbose", action="store_true", help="show what happens")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         # Name the options only: a mistaken `--appsecret VALUE` must not be echoed.
@@ -1560,7 +1562,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with _ended_by_signals():
         try:
             return out.success(*_run(argv, out, started))
-        except _HelpAsked as asked:  # --help, whatever else is given
+        except _HelpAsked as asked:  # --help or --version, whatever else is given
             try:
                 return out.help(str(asked))
             except FetchTokenError as error:

@@ -550,3 +550,7 @@ def test_a_short_secret_is_refused(cli: CLI, env: pytest.MonkeyPatch) -> None:
         "error: WECHAT_APPSECRET: 1 characters long; an AppID has 18, an AppSecret 32\n"
         "hint: copy the appsecret again from WeChat's console\n",
     )
+
+
+def test_version(cli: CLI) -> None:
+    assert cli.main("--version") == Result(0, f"fetch_token.py {fetch_token.__version__}\n", "")
