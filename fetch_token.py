@@ -60,6 +60,7 @@ __all__ = [
     "FetchTokenError",
     "ResponseError",
     "TLSError",
+    "TokenCache",
     "TransportError",
     "WeChatAPIError",
     "get_access_token",
@@ -615,6 +616,7 @@ def cached_access_token(
     log: Callable[[str], None],
     warn: Callable[[str], None],
     started: float | None = None,
+    refused: str | None = None,
 ) -> tuple[AccessToken, bool]:
     """The cached token while it is good, else a new one, stored for the next caller.
 
@@ -623,6 +625,10 @@ def cached_access_token(
     started together make one request and print one token. The whole run, waiting
     for the lock included, ends within time_bound(retries, timeout) of `started`
     (time.monotonic(); default: now).
+
+    `refused`: a token an API call refused (40001, 42001, 40014). It is replaced once:
+    if the cache still holds it, or nothing good, a new token is fetched; if the cache
+    holds another good token, another process has replaced it already, and that is used.
     """
     bound = time_bound(settings.retries, settings.timeout)
     deadline = (started or time.monotonic()) + bound
@@ -646,6 +652,8 @@ def cached_access_token(
                 and redact(entry.access_token, settings.secret) != (entry.access_token)
             ):
                 why_not = "its token holds a piece of the AppSecret"
+            if entry and not why_not and entry.access_token == refused:
+                why_not = "it is the token that was refused"
             if entry and not why_not:
                 log(f"cache: token from {path}, valid for {entry.expires_at - now:.0f} s more")
                 return AccessToken(entry.access_token, int(entry.expires_at - now)), True
@@ -664,6 +672,11 @@ def cached_access_token(
         except FetchTokenError as error:
             note(error, "failed")
             raise
+        if refused is not None and token.access_token == refused:  # stable_token does this
+            warn(
+                "WeChat handed back the very token that was refused; not forcing a refresh on "
+                "its own: if that token leaked, run with --force-refresh"
+            )
         entry = wanted._replace(
             access_token=token.access_token,
             expires_in=token.expires_in,
@@ -963,6 +976,99 @@ def default_cache_file(appid: str, stable: bool, environ: Mapping[str, str]) -> 
     name = re.sub(r"[^A-Za-z0-9_-]", "_", appid)  # safe as a file name, whatever it holds
     endpoint = "stable_token" if stable else "token"
     return os.path.join(folder, "fetch_token", f"{name}.{endpoint}.json")
+
+
+# --- The same cache for Python programs: one token for every process and thread -------
+
+
+class TokenCache:
+    """The command's cached token, for Python programs: web workers, task queues, scripts.
+
+        tokens = TokenCache(appid, secret)       # the command's defaults
+        token = tokens.get()                     # AccessToken(access_token, expires_in)
+        token = tokens.replace(refused)          # after an API call said 40001/42001/40014
+
+    It shares the command's cache file, lock and rules, so the command, this process's
+    threads and every other process on the machine use one token, and one fetch renews it.
+    get() keeps the token in memory until the cache margin: a warm get() reads no file.
+    Nothing is printed and no signal handler is changed; errors are this module's
+    exceptions, with the AppSecret masked, and `log` hears what `-v` would print.
+    """
+
+    def __init__(
+        self,
+        appid: str,
+        secret: str,
+        *,
+        stable: bool = False,
+        cache_file: str | None = None,
+        api_bases: Sequence[str] = API_BASES,
+        cacert: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        retries: int = DEFAULT_RETRIES,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        import threading  # only programs that use this class pay for it
+
+        _credential((appid, "appid"), "appid", "")
+        _credential((secret, "secret"), "appsecret", "")
+        if not (0 < timeout <= MAX_TIMEOUT and 0 <= retries <= MAX_RETRIES):
+            raise ConfigError(
+                f"timeout must be more than 0 and at most {MAX_TIMEOUT} s, retries 0 to "
+                f"{MAX_RETRIES}",
+                hint=f"the defaults are {DEFAULT_TIMEOUT:g} and {DEFAULT_RETRIES}",
+            )
+        self._settings = Settings(
+            appid=appid,
+            secret=secret,
+            api_bases=tuple(_api_base(base, "api_bases") for base in api_bases),
+            cacert=cacert,
+            timeout=timeout,
+            retries=retries,
+            stable=stable,
+            force_refresh=False,
+            cache_file=cache_file or default_cache_file(appid, stable, os.environ),
+            warnings=[],
+        )
+        self._log = log or (lambda _text: None)
+        self._memo = ("", 0.0)  # the token, and time.monotonic() until which it is used
+        self._lock = threading.Lock()  # threads that ask at once share one fetch
+
+    def get(self) -> AccessToken:
+        """The token: from memory while it has more than the margin left, else from the
+        cache file, else fetched (and stored for every other caller)."""
+        token, until = self._memo  # one read: another thread may replace it meanwhile
+        left = until - time.monotonic()
+        if left > 0:
+            return AccessToken(token, int(left + self._margin))
+        with self._lock:
+            return self._renew(None)
+
+    def replace(self, refused: str) -> AccessToken:
+        """A new token in place of `refused`, once across threads and processes: if another
+        caller has replaced it already, that token is returned and nothing is fetched."""
+        with self._lock:
+            token, until = self._memo
+            if token and token != refused and until > time.monotonic():
+                return AccessToken(token, int(until - time.monotonic() + self._margin))
+            return self._renew(refused)
+
+    def _renew(self, refused: str | None) -> AccessToken:
+        token, until = self._memo
+        if refused is None and until > time.monotonic():  # another thread just renewed it
+            return AccessToken(token, int(until - time.monotonic() + self._margin))
+        try:
+            fresh, _cached = cached_access_token(
+                self._settings, self._log, self._log, refused=refused
+            )
+        except FetchTokenError as error:
+            error.scrub(self._settings.secret)
+            raise
+        self._margin = min(CACHE_MARGIN, fresh.expires_in / 2)  # as the cache file's
+        self._memo = (fresh.access_token, time.monotonic() + fresh.expires_in - self._margin)
+        return fresh
+
+    _margin = 0.0
 
 
 # --- Redaction and sanitising: every message passes through clean() -----------------
@@ -1442,6 +1548,12 @@ def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="where to keep the token (default ~/.cache/fetch_token/APPID.token.json)",
     )
     cache.add_argument("--no-cache", action="store_true", help="neither read nor write a cache")
+    parser.add_argument(
+        "--replace",
+        metavar="TOKEN",
+        help="TOKEN was refused by an API call (40001, 42001, 40014): fetch a new one, unless "
+        "another process already has; - reads TOKEN from stdin",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("-v", "--verbose", action="store_true", help="show what happens")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -1582,7 +1694,20 @@ def _run(argv: list[str], out: _Output, started: float) -> tuple[AccessToken, bo
     out.secret = settings.secret
     for warning in settings.warnings:
         out.warn(warning)
-    return cached_access_token(settings, out.note, out.warn, started)
+    refused = _refused_token(args.replace)
+    return cached_access_token(settings, out.note, out.warn, started, refused)
+
+
+def _refused_token(value: str | None) -> str | None:
+    """--replace TOKEN, or --replace - to read it from stdin (out of sight of `ps`)."""
+    if value == "-":
+        value = sys.stdin.readline(8 * 1024).strip() if sys.stdin else ""
+    if value is not None and not _TOKEN.fullmatch(value):
+        raise ConfigError(
+            "--replace: that is not an access_token (printable ASCII, no spaces)",
+            hint="give the token that the API call refused, or - to read it from stdin",
+        )
+    return value
 
 
 class _InternalError(FetchTokenError):

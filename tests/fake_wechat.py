@@ -98,6 +98,7 @@ class FakeWeChat:
         self.tokens_issued = 0
         self.connections = 0  # TCP connections accepted, TLS handshake or not
         self.stable_token = ""  # what /cgi-bin/stable_token hands out until forced
+        self.classic_token = ""  # the newest from /cgi-bin/token: the only one API calls take
         self.errcodes: list[int] = []  # every errcode answered, in order
         self.log: Callable[[str], object] | None = None  # told each request's method and path
         self._lock = threading.Lock()  # handlers run in threads
@@ -128,6 +129,7 @@ class FakeWeChat:
         self.tokens_issued = 0
         self.connections = 0
         self.stable_token = ""
+        self.classic_token = ""
         self.errcodes.clear()
 
     def __enter__(self) -> FakeWeChat:
@@ -208,8 +210,10 @@ class FakeWeChat:
         return self._token_answer(request.query)
 
     def _token_answer(self, query: dict[str, Any]) -> dict[str, Any]:
-        """The classic endpoint: every call issues a new token."""
-        return self._refusal(query) or self._new_token()
+        """The classic endpoint: every call issues a new token, which replaces the last."""
+        answer = self._refusal(query) or self._new_token()
+        self.classic_token = answer.get("access_token", self.classic_token)
+        return answer
 
     def _stable_token_answer(self, request: Request) -> dict[str, Any]:
         """The stable endpoint: one token for everyone, replaced only when forced."""
@@ -236,12 +240,12 @@ class FakeWeChat:
         return None
 
     def _api_answer(self, query: dict[str, str]) -> dict[str, Any]:
-        """An API call: it works with any token this fake issued, as WeChat's do for 2 h."""
+        """An API call: it works with the newest token of each endpoint. A token that a
+        newer one replaced is refused with 40001 (WeChat allows it 5 more minutes)."""
         token = query.get("access_token", "")
         if not token:
             return {"errcode": 41001, "errmsg": ERRMSG[41001]}
-        number = token.removeprefix("fake_token_")
-        if not (number.isdigit() and 0 < int(number) <= self.tokens_issued):
+        if token not in (self.classic_token, self.stable_token):
             return {"errcode": 40001, "errmsg": ERRMSG[40001]}
         return {"ip_list": API_IPS}
 
