@@ -1054,9 +1054,8 @@ class TokenCache:
             return self._renew(refused)
 
     def _renew(self, refused: str | None) -> AccessToken:
-        token, until = self._memo
-        if refused is None and until > time.monotonic():  # another thread just renewed it
-            return AccessToken(token, int(until - time.monotonic() + self._margin))
+        """From the cache file, or fetched: threads that waited here find the token that
+        the first one stored, in the file, and make no request."""
         try:
             fresh, _cached = cached_access_token(
                 self._settings, self._log, self._log, refused=refused

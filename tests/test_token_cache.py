@@ -195,6 +195,19 @@ def test_replacing_an_older_token_returns_the_current_one_without_a_request(
     assert len(fake.requests) == 2
 
 
+def test_a_second_replace_of_the_same_token_reads_no_file(
+    fake: FakeWeChat, ca_file: str, cache: Path
+) -> None:
+    """Two threads saw the same token refused: the second gets the first one's new token
+    from memory."""
+    tokens = _tokens(fake, ca_file, cache)
+    assert tokens.get().access_token == REFUSED
+    assert tokens.replace(REFUSED).access_token == "fake_token_2"
+    cache.unlink()  # were it read, the next replace() would fetch again
+    assert tokens.replace(REFUSED).access_token == "fake_token_2"
+    assert len(fake.requests) == 2
+
+
 def test_replacing_with_no_entry_fetches(fake: FakeWeChat, ca_file: str, cache: Path) -> None:
     assert _tokens(fake, ca_file, cache).replace("some_old_token").access_token == REFUSED
     assert len(fake.requests) == 1
