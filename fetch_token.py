@@ -1116,7 +1116,17 @@ def redact(text: str, secret: str) -> str:
     return "".join(shown) + text[kept:]
 
 
-_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+class _Fold(dict[int, str]):
+    """A str.translate table to lower case, one character for one: a secret's É matches é,
+    and İ, whose lower case is two characters, stays as it is (so positions still match)."""
+
+    def __missing__(self, code: int) -> str:
+        lower = chr(code).lower()
+        self[code] = folded = lower if len(lower) == 1 else chr(code)
+        return folded
+
+
+_FOLD = _Fold()
 _Chars = tuple[list[str], list[int], list[int]]  # characters, and where each came from
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -537,7 +538,8 @@ def test_ctrl_c_while_the_command_starts_gives_no_traceback(cli: CLI, delay: flo
         finally:
             proc.kill()
     OUTPUTS.extend((out, err))
-    assert "fetch_token.py" not in err  # a traceback from Python's own start is not ours
+    # Not a line of ours. ("line 0": Python was still compiling the file, before it runs.)
+    assert re.search(r'fetch_token\.py", line [1-9]', err) is None, err
 
 
 def test_a_short_secret_is_refused(cli: CLI, env: pytest.MonkeyPatch) -> None:
@@ -554,3 +556,10 @@ def test_a_short_secret_is_refused(cli: CLI, env: pytest.MonkeyPatch) -> None:
 
 def test_version(cli: CLI) -> None:
     assert cli.main("--version") == Result(0, f"fetch_token.py {fetch_token.__version__}\n", "")
+
+
+def test_the_secret_is_masked_in_any_letter_case_not_only_ascii() -> None:
+    """Found by the hunt profile: 'B3\\%+/&É' is 8 characters of a secret holding 'é'."""
+    secret = "Ab3\\%+/&é?#;:@<>{}[]|^`~!$*()-_."
+    assert fetch_token.redact("x B3\\%+/&É y", secret) == "x *** y"
+    assert fetch_token.redact("İİ" + secret[:9].upper(), secret) == "İİ***"  # İ: 2 in lower
