@@ -646,11 +646,8 @@ def cached_access_token(
         else:
             entry = _read_cache(path, log)
             why_not = reusable(entry, wanted, now) if entry else ""
-            if (
-                entry
-                and not why_not
-                and redact(entry.access_token, settings.secret) != (entry.access_token)
-            ):
+            held = entry.access_token if entry else ""
+            if entry and not why_not and redact(held, settings.secret) != held:
                 why_not = "its token holds a piece of the AppSecret"
             if entry and not why_not and entry.access_token == refused:
                 why_not = "it is the token that was refused"
@@ -687,7 +684,7 @@ def cached_access_token(
             log(f"cache: token saved in {path}")
         except OSError as error:  # the token is good: print it, but say what went wrong
             warn(f"could not save the token in {path}: {error.strerror}; next run fetches again")
-        _leave_note(lock, key, "", None, deadline)  # no news: the token is in the cache
+        note(None, "")  # no news: the token is in the cache
         return token, False
     finally:
         if lock is not None:
@@ -1031,16 +1028,18 @@ class TokenCache:
             warnings=[],
         )
         self._log = log or (lambda _text: None)
-        self._memo = ("", 0.0)  # the token, and time.monotonic() until which it is used
+        # The token, the time.monotonic() until which it is used (its expiry less the
+        # cache margin), and its expiry.
+        self._memo = ("", 0.0, 0.0)
         self._lock = threading.Lock()  # threads that ask at once share one fetch
 
     def get(self) -> AccessToken:
         """The token: from memory while it has more than the margin left, else from the
         cache file, else fetched (and stored for every other caller)."""
-        token, until = self._memo  # one read: another thread may replace it meanwhile
-        left = until - time.monotonic()
-        if left > 0:
-            return AccessToken(token, int(left + self._margin))
+        token, until, expiry = self._memo  # one read: another thread may replace it meanwhile
+        now = time.monotonic()
+        if now < until:
+            return AccessToken(token, int(expiry - now))
         with self._lock:
             return self._renew(None)
 
@@ -1048,9 +1047,10 @@ class TokenCache:
         """A new token in place of `refused`, once across threads and processes: if another
         caller has replaced it already, that token is returned and nothing is fetched."""
         with self._lock:
-            token, until = self._memo
-            if token and token != refused and until > time.monotonic():
-                return AccessToken(token, int(until - time.monotonic() + self._margin))
+            token, until, expiry = self._memo
+            now = time.monotonic()
+            if token and token != refused and now < until:
+                return AccessToken(token, int(expiry - now))
             return self._renew(refused)
 
     def _renew(self, refused: str | None) -> AccessToken:
@@ -1063,11 +1063,10 @@ class TokenCache:
         except FetchTokenError as error:
             error.scrub(self._settings.secret)
             raise
-        self._margin = min(CACHE_MARGIN, fresh.expires_in / 2)  # as the cache file's
-        self._memo = (fresh.access_token, time.monotonic() + fresh.expires_in - self._margin)
+        expiry = time.monotonic() + fresh.expires_in
+        margin = min(CACHE_MARGIN, fresh.expires_in / 2)  # as the cache file's
+        self._memo = (fresh.access_token, expiry - margin, expiry)
         return fresh
-
-    _margin = 0.0
 
 
 # --- Redaction and sanitising: every message passes through clean() -----------------
@@ -1623,7 +1622,7 @@ class _Output:
         stream = sys.stdout
         try:
             if stream is None:
-                raise _OutputError("stdout is closed: there is nowhere to print the token")
+                raise _OutputError(_STDOUT_CLOSED)
             stream.write(line + "\n")
             stream.flush()  # a closed pipe shows up here, inside main(), not at exit
         except BrokenPipeError:  # the reader went away (`| head -c0`)
@@ -1664,6 +1663,9 @@ class _Output:
         return error.exit_code
 
 
+_STDOUT_CLOSED = "stdout is closed: there is nowhere to print the token"
+
+
 def _discard(stream: object) -> None:
     """After a failed write, point the stream at the null device, so that Python's own
     flush at exit cannot fail again and print a traceback of its own."""
@@ -1695,8 +1697,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(argv: list[str], out: _Output, started: float) -> tuple[AccessToken, bool]:
-    if sys.stdout is None:  # started with stdout closed: a token would be lost
-        raise _OutputError("stdout is closed: there is nowhere to print the token")
+    if sys.stdout is None:  # started with stdout closed: no request for a token to be lost
+        raise _OutputError(_STDOUT_CLOSED)
     args = _parse_args(argv)
     out.json_mode, out.verbose = args.json, args.verbose
     settings = load_settings(args, os.environ)
