@@ -37,16 +37,16 @@ import contextlib
 import json
 import os
 import re
-import signal
 import stat
 import sys
 import time
-from typing import TYPE_CHECKING, NamedTuple, NoReturn
-from urllib.parse import urlencode, urlsplit
+from collections import namedtuple
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~4 ms a run)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
-    from typing import TypeGuard
+    from typing import NoReturn, TypeGuard
 
     import pycurl
 
@@ -205,7 +205,10 @@ class _BrokenPipe(_OutputError):
     hint = "the program reading this command's output stopped before the token arrived"
 
 
-class AccessToken(NamedTuple):
+# Records are collections.namedtuple: typing.NamedTuple would cost every run the import
+# of typing. The annotations give mypy the types of the fields.
+class AccessToken(namedtuple("AccessToken", "access_token expires_in")):
+    __slots__ = ()
     access_token: str
     expires_in: int  # seconds, counted from when WeChat answered
 
@@ -264,6 +267,8 @@ def get_access_token(
 
 def token_url(api_base: str, appid: str, secret: str) -> str:
     """The classic token URL. Unlike the PHP, the values are URL-encoded."""
+    from urllib.parse import urlencode  # here, not at the top: a cache hit needs no URL
+
     query = urlencode({"grant_type": "client_credential", "appid": appid, "secret": secret})
     return f"{api_base.rstrip('/')}{TOKEN_PATH}?{query}"
 
@@ -281,7 +286,8 @@ def stable_token_request(
     return f"{api_base.rstrip('/')}{STABLE_TOKEN_PATH}", json.dumps(body).encode()
 
 
-class _Response(NamedTuple):
+class _Response(namedtuple("_Response", "status body address timings")):
+    __slots__ = ()
     status: int
     body: bytes
     address: str  # the server's IP and port, as libcurl connected to it
@@ -439,7 +445,7 @@ def _transport_error(
     import pycurl
 
     code, message = error.args[0], str(error.args[-1])
-    host = urlsplit(url).hostname
+    host = _host(url)
     if body.too_large:
         return ResponseError(f"response larger than {MAX_BODY // 1024} KiB from {host}: refused")
     if code == pycurl.E_PEER_FAILED_VERIFICATION:
@@ -449,7 +455,7 @@ def _transport_error(
         return TLSError(f"TLS handshake with {host} failed: {message}")
     if code == pycurl.E_URL_MALFORMAT:  # Python accepted it, libcurl does not
         return ConfigError(
-            f"libcurl cannot use the URL {urlsplit(url)._replace(query='').geturl()}: {message}",
+            f"libcurl cannot use the URL {url.partition('?')[0]}: {message}",
             hint="write the API base like https://api.weixin.qq.com",
         )
     if code == pycurl.E_SSL_CACERT_BADFILE:
@@ -475,7 +481,13 @@ def _transport_error(
     )
 
 
-def _tls_problem(c: pycurl.Curl, host: str | None, cacert: str, message: str) -> tuple[str, str]:
+def _host(url: str) -> str:
+    """The host that a URL names: api.weixin.qq.com, 127.0.0.1, [::1]."""
+    found = _HTTPS_URL.match(url)
+    return found[1] if found else url
+
+
+def _tls_problem(c: pycurl.Curl, host: str, cacert: str, message: str) -> tuple[str, str]:
     """Say which of the usual certificate failures this was, and what to do about it."""
     import pycurl
 
@@ -571,8 +583,14 @@ def time_bound(retries: int, timeout: float) -> float:
 # --- The cache: one token per AppID and endpoint, shared by every process -------------
 
 
-class CacheEntry(NamedTuple):
+class CacheEntry(
+    namedtuple(
+        "CacheEntry", "appid endpoint api_base secret_sha256 access_token expires_in expires_at"
+    )
+):
     """What the cache file holds: the token, and what it is valid for."""
+
+    __slots__ = ()
 
     appid: str
     endpoint: str  # TOKEN_PATH or STABLE_TOKEN_PATH
@@ -915,6 +933,8 @@ def _write_cache(path: str, entry: CacheEntry) -> None:
 @contextlib.contextmanager
 def _signals_held() -> Iterator[None]:
     """Hold back Ctrl-C and kill signals for a moment; they take effect at the end."""
+    import signal  # only when a token is stored: a cache hit does not pay for its enums
+
     held = {signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", signal.SIGTERM)}
     if not hasattr(signal, "pthread_sigmask"):  # Windows
         yield
@@ -1248,7 +1268,13 @@ def hint_for(errcode: int, errmsg: str) -> str:
 # --- Configuration: flag, then environment, then config file, then default ------------
 
 
-class Settings(NamedTuple):
+class Settings(
+    namedtuple(
+        "Settings",
+        "appid secret api_bases cacert timeout retries stable force_refresh cache_file warnings",
+    )
+):
+    __slots__ = ()
     appid: str
     secret: str
     api_bases: tuple[str, ...]  # tried in turn: each retry moves to the next
@@ -1303,7 +1329,7 @@ def _settings(
         values = section["api_base"].replace(",", " ").split() or [""]
         listed = [(value, f"{path}: api_base") for value in values]
     else:
-        listed = [(value, "") for value in API_BASES]
+        listed = []  # WeChat's own two, below
 
     stable = args.stable
     if stable is None:
@@ -1326,7 +1352,7 @@ def _settings(
     return Settings(
         appid=appid,
         secret=secret,
-        api_bases=tuple(_api_base(value, origin) for value, origin in listed),
+        api_bases=tuple(_api_base(value, origin) for value, origin in listed) or API_BASES,
         cacert=_pick_cacert(args.cacert, section.get("ca_bundle"), path),
         timeout=_seconds(*timeout) if timeout else DEFAULT_TIMEOUT,
         retries=_retries(*retries) if retries else DEFAULT_RETRIES,
@@ -1340,24 +1366,19 @@ def _settings(
 def _api_base(value: str, origin: str) -> str:
     """An API base must be an https:// URL, plain enough to put a path after."""
     _check_plain(value, origin)
-    try:
-        parts = urlsplit(value)
-        port = parts.port  # ValueError if out of range
-    except ValueError:  # e.g. https://[::1
-        parts, port = urlsplit(""), None
-    if (
-        parts.scheme != "https"
-        or not parts.hostname
-        or port == 0
-        or parts.query
-        or parts.fragment
-        or not (value.isascii() and _one_word(value))
-    ):
+    url = _HTTPS_URL.fullmatch(value) if value.isascii() else None
+    if url is None or not 0 < int(url["port"] or 443) < 65536:
         raise ConfigError(
             f"{origin}: '{value}' is not an https:// URL; refusing",
             hint="write it like https://api.weixin.qq.com, without a path",
         )
     return value
+
+
+# https://, a host name or [IPv6] address, perhaps a port and a path; no query, no spaces
+_HTTPS_URL = re.compile(
+    r"https://([\w.-]+|\[[\w:.%]+\])(:(?P<port>\d{1,5}))?(/[^?#\s]*)?", re.A | re.I
+)
 
 
 def _credential(found: tuple[str, str] | None, key: str, path: str) -> tuple[str, str]:
@@ -1737,18 +1758,18 @@ def _ended_by_signals() -> Iterator[None]:
     file is replaced in one step, so nothing is left half done. SIGTERM and SIGHUP already
     have that default. An ignored SIGINT (a background job) stays ignored.
     """
-    before = signal.getsignal(signal.SIGINT)
-    changed = before is signal.default_int_handler
+    before = _signal.getsignal(_signal.SIGINT)  # _signal, as at the top: no import time
+    changed = before is _signal.default_int_handler
     if changed:
         try:
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
         except ValueError:  # not the main thread: signals are not ours to set
             changed = False
     try:
         yield
     finally:
         if changed:
-            signal.signal(signal.SIGINT, before)
+            _signal.signal(_signal.SIGINT, before)
 
 
 if __name__ == "__main__":

@@ -447,10 +447,14 @@ def test_a_huge_ca_bundle_is_refused(cli: CLI, tmp_path: Path) -> None:
     )
 
 
-def test_a_url_that_libcurl_refuses_is_a_usage_error(cli: CLI) -> None:
-    result = cli.main("--api-base", "https://127.0.0.1%25eth0:9", "--retries", "0", base=False)
+@pytest.mark.parametrize("base", ["https://.:9", "https://[zz]:9", "https://[::1%]:9"])
+def test_a_url_that_libcurl_refuses_is_a_usage_error(cli: CLI, base: str) -> None:
+    """'https://[zz]:9' passed the check and then crashed the error message (urlsplit)."""
+    result = cli.main("--api-base", base, "--retries", "0", base=False)
     assert (result.code, result.out) == (2, "")
-    assert result.err.startswith("error: libcurl cannot use the URL https://127.0.0.1%25eth0:9")
+    assert result.err.startswith(
+        f"error: libcurl cannot use the URL {base}/cgi-bin/token: URL rejected: Bad "
+    )
 
 
 def test_a_forged_note_in_the_lock_file_is_ignored(
