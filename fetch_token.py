@@ -25,8 +25,15 @@ at once, as killed by SIGINT (the shell shows 130).
 from __future__ import annotations
 
 import _signal  # type: ignore[import-not-found]  # the C core of `signal`: no import time
+import os
+import sys
 
-if __name__ == "__main__" and _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler:
+# `fetch-token`, the command that pip installs, is a wrapper: it imports this module, then
+# calls main(). Embedded interpreters may have no sys.argv.
+_INSTALLED = os.path.basename((getattr(sys, "argv", None) or [""])[0]) == "fetch-token"
+if (__name__ == "__main__" or _INSTALLED) and _signal.getsignal(
+    _signal.SIGINT
+) is _signal.default_int_handler:
     # Run as a command: Ctrl-C ends it at once, even while it is still starting (see
     # _ended_by_signals). First of all, before the imports that take a moment.
     _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
@@ -35,10 +42,8 @@ import argparse
 import configparser
 import contextlib
 import json
-import os
 import re
 import stat
-import sys
 import time
 from collections import namedtuple
 
@@ -1538,7 +1543,7 @@ class _ArgumentParser(argparse.ArgumentParser):
 
 def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = _ArgumentParser(
-        prog="fetch_token.py",
+        prog="fetch-token" if _INSTALLED else "fetch_token.py",
         allow_abbrev=False,  # what is parsed is what was typed: --js is not --json
         description="Fetch a WeChat Official Account access_token over verified TLS. "
         "The AppSecret comes from WECHAT_APPSECRET or the config file, never from a flag: "

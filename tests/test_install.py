@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import email
 import os
+import re
+import signal
 import subprocess
 import sys
 import sysconfig
+import time
 import zipfile
 from pathlib import Path
 from typing import NamedTuple
@@ -115,6 +118,33 @@ def test_the_wheel_holds_the_module_the_licence_and_the_metadata(installed: Inst
     assert licence.startswith("MIT License\n")
 
 
+def test_the_source_archive_holds_the_file_and_what_a_user_reads_beside_it(
+    tmp_path: Path,
+) -> None:
+    """The sdist: the module, the licence, both READMEs and the example config."""
+    import tarfile
+
+    from flit_core import buildapi
+
+    here = os.getcwd()
+    os.chdir(ROOT)  # flit builds from the current folder
+    try:
+        name = buildapi.build_sdist(str(tmp_path))
+    finally:
+        os.chdir(here)
+    with tarfile.open(tmp_path / name) as archive:
+        names = {member.split("/", 1)[1] for member in archive.getnames()}
+    assert names == {
+        "LICENSE",
+        "PKG-INFO",
+        "README.md",
+        "README.zh-CN.md",
+        "config.ini.example",
+        "fetch_token.py",
+        "pyproject.toml",
+    }
+
+
 def test_the_installed_module_is_the_one_imported(installed: Installed, tmp_path: Path) -> None:
     code = "import fetch_token, certifi, pycurl; print(fetch_token.__file__)"
     result = installed.run("python", "-c", code, cwd=tmp_path)
@@ -123,11 +153,48 @@ def test_the_installed_module_is_the_one_imported(installed: Installed, tmp_path
 
 
 def test_fetch_token_version(installed: Installed, cli: CLI, tmp_path: Path) -> None:
-    expected = cli.main("--version", base=False)
-    assert expected.code == 0
-    assert expected.out.endswith(f" {fetch_token.__version__}\n")
-    assert installed.run("fetch-token", "--version", cwd=tmp_path) == expected
-    assert installed.run("python", "-m", "fetch_token", "--version", cwd=tmp_path) == expected
+    """Each way of running it names itself as the user typed it."""
+    version = fetch_token.__version__
+    assert cli.main("--version", base=False) == Result(0, f"fetch_token.py {version}\n", "")
+    assert installed.run("fetch-token", "--version", cwd=tmp_path) == Result(
+        0, f"fetch-token {version}\n", ""
+    )
+    assert installed.run("python", "-m", "fetch_token", "--version", cwd=tmp_path) == Result(
+        0, f"fetch_token.py {version}\n", ""
+    )
+    help_text = installed.run("fetch-token", "--help", cwd=tmp_path)
+    assert help_text.out.startswith("usage: fetch-token [-h]")
+
+
+@pytest.mark.parametrize("delay", [0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05])
+def test_ctrl_c_while_fetch_token_starts_gives_no_traceback(
+    installed: Installed, tmp_path: Path, delay: float
+) -> None:
+    """The wrapper imports the module as fetch_token, not __main__: a Ctrl-C during that
+    import printed a traceback through lines of fetch_token.py."""
+    environment = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    with subprocess.Popen(
+        [
+            str(installed.venv / "bin" / "fetch-token"),
+            "--no-cache",
+            "--api-base",
+            "https://127.0.0.1:9",
+        ],
+        cwd=tmp_path,
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        try:
+            time.sleep(delay)
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=TIMEOUT)
+        finally:
+            proc.kill()
+    OUTPUTS.extend((out, err))
+    assert re.search(r'fetch_token\.py", line [1-9]', err) is None, err
 
 
 def test_fetch_token_fetches_a_token(installed: Installed, cli: CLI, tmp_path: Path) -> None:
