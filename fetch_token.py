@@ -56,6 +56,250 @@ if TYPE_CHECKING:
     import pycurl
 
 __version__ = "1.0.0"
+
+
+# --- The port of the PHP example: build the URL, GET it, decode the JSON -------------
+
+API_BASE = "https://api.weixin.qq.com"
+TOKEN_PATH = "/cgi-bin/token"  # noqa: S105 (a path, not a password)
+STABLE_TOKEN_PATH = "/cgi-bin/stable_token"  # noqa: S105
+DEFAULT_TIMEOUT = 10.0  # seconds for each request
+
+
+def get_access_token(
+    appid: str,
+    secret: str,
+    *,
+    api_base: str = API_BASE,
+    stable: bool = False,
+    force_refresh: bool = False,
+    cacert: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    log: Callable[[str], None] | None = None,
+) -> AccessToken:
+    """Ask WeChat for an access_token, once, and return it with its lifetime.
+
+    The classic endpoint hands out a new token on every call, and the previous one stops
+    working about 5 minutes later: fetch once and reuse it (the command line's cache
+    does that). With stable=True, the stable_token endpoint is asked instead: it gives
+    every caller the same token while that is valid, and replaces it only when
+    force_refresh=True (at most 20 times a day, 30 seconds apart).
+
+    Raises WeChatAPIError (with .errcode, .errmsg and .hint) when WeChat refuses,
+    TLSError when the certificate fails verification, ResponseError when the answer is
+    not a token, and TransportError for anything else on the way. Their messages, and
+    every line passed to `log`, have the AppSecret masked.
+    """
+
+    def note(text: str) -> None:
+        if log is not None:
+            log(clean(text, secret))
+
+    if stable:  # POST {"grant_type": ..., "secret": ...} to .../cgi-bin/stable_token
+        url, body = stable_token_request(api_base, appid, secret, force_refresh)
+    else:
+        url, body = token_url(api_base, appid, secret), None  # $url = ".../cgi-bin/token?...";
+    cacert = cacert or _certifi_bundle()
+    note(f"{'GET' if body is None else 'POST'} {url}")
+    note(f"CA bundle: {cacert}")
+    try:
+        response = _http_request(url, cacert, timeout, body)  # curl_init(); ... curl_exec($ch);
+        note(f"HTTP {response.status} from {response.address}")
+        note("time since start: " + response.timings)
+        token = parse_token_response(response.status, response.body)  # json_decode(...)
+        if redact(token.access_token, secret) != token.access_token:  # never print the secret
+            raise ResponseError("the access_token in the answer holds the AppSecret: refused")
+        return token
+    except FetchTokenError as error:
+        error.scrub(secret)  # a caller may log the exception: keep it safe to print
+        raise
+
+
+def token_url(api_base: str, appid: str, secret: str) -> str:
+    """The classic token URL. Unlike the PHP, the values are URL-encoded."""
+    from urllib.parse import urlencode  # here, not at the top: a cache hit needs no URL
+
+    query = urlencode({"grant_type": "client_credential", "appid": appid, "secret": secret})
+    return f"{api_base.rstrip('/')}{TOKEN_PATH}?{query}"
+
+
+def _http_request(url: str, cacert: str, timeout: float, body: bytes | None = None) -> _Response:
+    """GET `url` (or POST `body` as JSON) with pycurl, TLS verified, bounded in time and size."""
+    # Imported here, not at the top: a caller that fails before the request (a
+    # configuration error, say) should not pay the ~30 ms that loading libcurl costs.
+    try:
+        import pycurl
+    except ImportError as error:  # not installed, or built for another libcurl
+        raise _missing("pycurl", error) from None
+
+    answer = _CappedBody()
+    c = pycurl.Curl()  # $ch = curl_init();
+    try:
+        c.setopt(pycurl.URL, url)  # curl_setopt($ch, CURLOPT_URL, $url);
+        c.setopt(pycurl.WRITEFUNCTION, answer.write)  # CURLOPT_RETURNTRANSFER: keep the body
+        if body is not None:  # stable_token: POST a JSON body instead of a GET
+            c.setopt(pycurl.POSTFIELDS, body)
+            c.setopt(pycurl.HTTPHEADER, ["Content-Type: application/json"])
+        # Verification ON: the PHP example set both to FALSE, which lets anyone on the
+        # path pose as api.weixin.qq.com and collect the AppSecret from the URL.
+        c.setopt(pycurl.SSL_VERIFYPEER, 1)  # the certificate must chain to a trusted CA ...
+        c.setopt(pycurl.SSL_VERIFYHOST, 2)  # ... and name the host we asked for
+        c.setopt(pycurl.CAINFO, os.fsencode(cacert))  # trusted CAs (bytes: any path works)
+        c.setopt(pycurl.SSLVERSION, pycurl.SSLVERSION_TLSv1_2)  # TLS 1.2 or newer: older is broken
+        c.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTPS)  # never send the secret over plain http
+        c.setopt(pycurl.FOLLOWLOCATION, 0)  # a redirect is not WeChat's answer: report it
+        c.setopt(pycurl.CONNECTTIMEOUT_MS, _ms(min(timeout, CONNECT_TIMEOUT)))
+        c.setopt(pycurl.TIMEOUT_MS, _ms(timeout))  # the whole request; never hang
+        # libcurl keeps control until the transfer ends, so Ctrl-C would wait for the
+        # timeout. A progress callback hands control back to Python several times a
+        # second, and a KeyboardInterrupt raised there stops the transfer at once.
+        c.setopt(pycurl.NOPROGRESS, 0)
+        c.setopt(pycurl.XFERINFOFUNCTION, _let_python_run)
+        c.setopt(pycurl.USERAGENT, "fetch_token.py (pycurl)")
+        try:
+            c.perform()  # $output = curl_exec($ch);
+        except pycurl.error as error:
+            raise _transport_error(c, error, url, cacert, timeout, answer) from None
+        return _Response(  # getinfo must be called before close
+            status=c.getinfo(pycurl.RESPONSE_CODE),  # e.g. 200
+            body=bytes(answer.data),
+            address=f"{c.getinfo(pycurl.PRIMARY_IP)}:{c.getinfo(pycurl.PRIMARY_PORT)}",
+            timings=_timings(c),
+        )
+    finally:
+        c.close()  # curl_close($ch);
+
+
+def parse_token_response(status: int, body: bytes) -> AccessToken:
+    """Turn WeChat's answer into an AccessToken, or raise the matching error."""
+    if status != 200:  # a 5xx is the server's trouble and may pass; a 4xx will not
+        raise ResponseError(
+            f"HTTP {status} instead of 200", quoted=body, transient=500 <= status <= 599
+        )
+    if not body.strip():
+        raise ResponseError("empty response (HTTP 200 with no body)")
+    try:
+        answer = json.loads(body)  # $jsoninfo = json_decode($output, true);
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or absurdly nested
+        raise ResponseError("response is not JSON", quoted=body) from None
+    if not isinstance(answer, dict):
+        raise ResponseError("response is not a JSON object", quoted=body)
+    errcode = answer.get("errcode", 0)
+    if errcode != 0:  # {"errcode":40013,"errmsg":"invalid appid"} comes with HTTP 200
+        errmsg = answer.get("errmsg", "")
+        if not _whole_number(errcode) or not isinstance(errmsg, str):
+            raise ResponseError("malformed error answer", quoted=body)
+        raise WeChatAPIError(errcode, errmsg)
+    token = answer.get("access_token")  # $access_token = $jsoninfo["access_token"];
+    expires_in = answer.get("expires_in")
+    if not isinstance(token, str) or not _TOKEN.fullmatch(token):
+        raise ResponseError("no usable access_token in the response", quoted=body)
+    if not _whole_number(expires_in) or expires_in <= 0:
+        raise ResponseError("no usable expires_in in the response", quoted=body)
+    return AccessToken(token, min(expires_in, MAX_EXPIRES_IN))  # 10**400 is not a lifetime
+
+
+# --- What the port uses: the request's limits, the answer's shape --------------------
+
+CONNECT_TIMEOUT = 5.0  # seconds to connect; WeChat answers in milliseconds when reachable
+MAX_TIMEOUT = 3600  # seconds: bounded, whatever the configuration says
+MAX_BODY = 64 * 1024  # a token answer is ~200 bytes; anything this big is not WeChat
+MAX_EXPIRES_IN = 86400  # seconds: WeChat says 7200; no lifetime over a day is trusted
+MAX_CA_BUNDLE = 4 * 2**20  # bytes: certifi's bundle is about 300 KB
+
+
+# Records are collections.namedtuple: typing.NamedTuple would cost every run the import
+# of typing. The annotations give mypy the types of the fields.
+class AccessToken(namedtuple("AccessToken", "access_token expires_in")):
+    __slots__ = ()
+    access_token: str
+    expires_in: int  # seconds, counted from when WeChat answered
+
+
+def stable_token_request(
+    api_base: str, appid: str, secret: str, force_refresh: bool = False
+) -> tuple[str, bytes]:
+    """The stable_token URL and its JSON body: this endpoint takes the secret in the body."""
+    body = {
+        "grant_type": "client_credential",
+        "appid": appid,
+        "secret": secret,
+        "force_refresh": force_refresh,  # true: replace the token now (20 a day at most)
+    }
+    return f"{api_base.rstrip('/')}{STABLE_TOKEN_PATH}", json.dumps(body).encode()
+
+
+class _Response(namedtuple("_Response", "status body address timings")):
+    __slots__ = ()
+    status: int
+    body: bytes
+    address: str  # the server's IP and port, as libcurl connected to it
+    timings: str  # libcurl's own measurements, for -v
+
+
+class _CappedBody:
+    """Collects the response body, refusing to grow past MAX_BODY bytes."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.too_large = False
+
+    def write(self, chunk: bytes) -> int | None:
+        if len(self.data) + len(chunk) > MAX_BODY:
+            self.too_large = True
+            return 0  # taking fewer bytes than given makes libcurl abort the transfer
+        self.data += chunk
+        return None  # None: all of it taken
+
+
+def _ms(seconds: float) -> int:
+    """Milliseconds for libcurl: at least 1 (0 means no timeout), at most MAX_TIMEOUT."""
+    return max(1, round(min(seconds, MAX_TIMEOUT) * 1000))
+
+
+def _let_python_run(*_progress: int) -> None:
+    """Progress callback: does nothing, but lets Python act on Ctrl-C mid-transfer."""
+
+
+def _timings(c: pycurl.Curl) -> str:
+    """libcurl's timers, each counted from the start of the request."""
+    import pycurl
+
+    timers = [
+        ("DNS", pycurl.NAMELOOKUP_TIME),
+        ("connect", pycurl.CONNECT_TIME),
+        ("TLS handshake", pycurl.APPCONNECT_TIME),
+        ("first byte", pycurl.STARTTRANSFER_TIME),
+        ("total", pycurl.TOTAL_TIME),
+    ]
+    return ", ".join(f"{name} {c.getinfo(info) * 1000:.1f} ms" for name, info in timers)
+
+
+_TOKEN = re.compile(r"[\x21-\x7e]{1,4096}")  # printable ASCII: safe to print and store
+
+
+def _whole_number(value: object) -> TypeGuard[int]:
+    """An int from JSON; not a bool, which Python counts as an int."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _certifi_bundle() -> str:
+    try:
+        import certifi  # imported only when a request is made (see _http_request)
+    except ImportError as error:
+        raise _missing("certifi", error) from None
+    return certifi.where()
+
+
+def _missing(package: str, error: ImportError) -> ConfigError:
+    """pycurl or certifi cannot be imported: one line that says how to install it."""
+    return ConfigError(
+        f"{package} cannot be imported ({error}); install it: python -m pip install {package}",
+        hint="a fetch needs pycurl and certifi (pip install -r requirements.txt); "
+        "a cached token needs neither",
+    )
+
+
 __all__ = [
     "API_BASE",
     "API_BASES",
@@ -72,47 +316,12 @@ __all__ = [
     "main",
 ]
 
-API_BASE = "https://api.weixin.qq.com"
-BACKUP_API_BASE = "https://api2.weixin.qq.com"  # WeChat's disaster-recovery domain
-API_BASES = (API_BASE, BACKUP_API_BASE)  # tried in turn, one attempt each
-TOKEN_PATH = "/cgi-bin/token"  # noqa: S105 (a path, not a password)
-STABLE_TOKEN_PATH = "/cgi-bin/stable_token"  # noqa: S105
-DEFAULT_TIMEOUT = 10.0  # seconds for each request
-MAX_TIMEOUT = 3600  # seconds: bounded, whatever the configuration says
-CONNECT_TIMEOUT = 5.0  # seconds to connect; WeChat answers in milliseconds when reachable
-MAX_BODY = 64 * 1024  # a token answer is ~200 bytes; anything this big is not WeChat
-DEFAULT_RETRIES = 2  # extra attempts, only after failures that can pass
-MAX_RETRIES = 5
-FIRST_WAIT = 0.5  # seconds before the first retry; doubled before each next one
-CACHE_MARGIN = 300  # seconds: a cached token with less left than this is not reused
-LOCK_POLL = 0.02  # seconds between looks at a cache lock held by another process
-MIN_ATTEMPT = 0.1  # seconds: an attempt with less time than this left is not started
-OWN_WORK = 0.5  # seconds a run may spend besides its attempts and waits: start, read, print
-HANDOVER = 0.1  # seconds a lock holder keeps to leave its news for the processes waiting
-MAX_EXPIRES_IN = 86400  # seconds: WeChat says 7200; no lifetime over a day is trusted
-MAX_FILE = 64 * 1024  # bytes: the most read from a config or cache file
-MAX_CA_BUNDLE = 4 * 2**20  # bytes: certifi's bundle is about 300 KB
-MAX_CREDENTIAL = 128  # characters: an AppID has 18, an AppSecret 32
-MIN_SECRET = 16  # characters: a shorter "secret" would have its letters masked everywhere
-SECRET_RUN = 8  # this many consecutive characters of the AppSecret are masked wherever seen
-DEFAULT_CONFIG = "config.ini"
-CONFIG_SECTION = "wechat"
-CONFIG_KEYS = (
-    "appid",
-    "appsecret",
-    "api_base",
-    "ca_bundle",
-    "timeout",
-    "retries",
-    "stable",
-    "cache_file",
-)
+
+# --- Errors: one class per exit code -------------------------------------------------
+
 EXIT_OK, EXIT_WECHAT, EXIT_USAGE, EXIT_TRANSPORT = 0, 1, 2, 3
 EXIT_INTERNAL, EXIT_OUTPUT = 70, 74  # sysexits.h: EX_SOFTWARE (a bug), EX_IOERR
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell shows for `... | head -c0`
-
-
-# --- Errors: one class per exit code -------------------------------------------------
 
 
 class FetchTokenError(Exception):
@@ -210,226 +419,6 @@ class _BrokenPipe(_OutputError):
     hint = "the program reading this command's output stopped before the token arrived"
 
 
-# Records are collections.namedtuple: typing.NamedTuple would cost every run the import
-# of typing. The annotations give mypy the types of the fields.
-class AccessToken(namedtuple("AccessToken", "access_token expires_in")):
-    __slots__ = ()
-    access_token: str
-    expires_in: int  # seconds, counted from when WeChat answered
-
-
-# --- The port of the PHP example: build the URL, GET it, decode the JSON -------------
-
-
-def get_access_token(
-    appid: str,
-    secret: str,
-    *,
-    api_base: str = API_BASE,
-    stable: bool = False,
-    force_refresh: bool = False,
-    cacert: str | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
-    log: Callable[[str], None] | None = None,
-) -> AccessToken:
-    """Ask WeChat for an access_token, once, and return it with its lifetime.
-
-    The classic endpoint hands out a new token on every call, and the previous one stops
-    working about 5 minutes later: fetch once and reuse it (the command line's cache
-    does that). With stable=True, the stable_token endpoint is asked instead: it gives
-    every caller the same token while that is valid, and replaces it only when
-    force_refresh=True (at most 20 times a day, 30 seconds apart).
-
-    Raises WeChatAPIError (with .errcode, .errmsg and .hint) when WeChat refuses,
-    TLSError when the certificate fails verification, ResponseError when the answer is
-    not a token, and TransportError for anything else on the way. Their messages, and
-    every line passed to `log`, have the AppSecret masked.
-    """
-
-    def note(text: str) -> None:
-        if log is not None:
-            log(clean(text, secret))
-
-    if stable:  # POST {"grant_type": ..., "secret": ...} to .../cgi-bin/stable_token
-        url, body = stable_token_request(api_base, appid, secret, force_refresh)
-    else:
-        url, body = token_url(api_base, appid, secret), None  # $url = ".../cgi-bin/token?...";
-    cacert = cacert or _certifi_bundle()
-    note(f"{'GET' if body is None else 'POST'} {url}")
-    note(f"CA bundle: {cacert}")
-    try:
-        response = _http_request(url, cacert, timeout, body)  # curl_init(); ... curl_exec($ch);
-        note(f"HTTP {response.status} from {response.address}")
-        note("time since start: " + response.timings)
-        token = parse_token_response(response.status, response.body)  # json_decode(...)
-        if redact(token.access_token, secret) != token.access_token:  # never print the secret
-            raise ResponseError("the access_token in the answer holds the AppSecret: refused")
-        return token
-    except FetchTokenError as error:
-        error.scrub(secret)  # a caller may log the exception: keep it safe to print
-        raise
-
-
-def token_url(api_base: str, appid: str, secret: str) -> str:
-    """The classic token URL. Unlike the PHP, the values are URL-encoded."""
-    from urllib.parse import urlencode  # here, not at the top: a cache hit needs no URL
-
-    query = urlencode({"grant_type": "client_credential", "appid": appid, "secret": secret})
-    return f"{api_base.rstrip('/')}{TOKEN_PATH}?{query}"
-
-
-def stable_token_request(
-    api_base: str, appid: str, secret: str, force_refresh: bool = False
-) -> tuple[str, bytes]:
-    """The stable_token URL and its JSON body: this endpoint takes the secret in the body."""
-    body = {
-        "grant_type": "client_credential",
-        "appid": appid,
-        "secret": secret,
-        "force_refresh": force_refresh,  # true: replace the token now (20 a day at most)
-    }
-    return f"{api_base.rstrip('/')}{STABLE_TOKEN_PATH}", json.dumps(body).encode()
-
-
-class _Response(namedtuple("_Response", "status body address timings")):
-    __slots__ = ()
-    status: int
-    body: bytes
-    address: str  # the server's IP and port, as libcurl connected to it
-    timings: str  # libcurl's own measurements, for -v
-
-
-def _http_request(url: str, cacert: str, timeout: float, body: bytes | None = None) -> _Response:
-    """GET `url` (or POST `body` as JSON) with pycurl, TLS verified, bounded in time and size."""
-    # Imported here, not at the top: a caller that fails before the request (a
-    # configuration error, say) should not pay the ~30 ms that loading libcurl costs.
-    try:
-        import pycurl
-    except ImportError as error:  # not installed, or built for another libcurl
-        raise _missing("pycurl", error) from None
-
-    answer = _CappedBody()
-    c = pycurl.Curl()  # $ch = curl_init();
-    try:
-        c.setopt(pycurl.URL, url)  # curl_setopt($ch, CURLOPT_URL, $url);
-        c.setopt(pycurl.WRITEFUNCTION, answer.write)  # CURLOPT_RETURNTRANSFER: keep the body
-        if body is not None:  # stable_token: POST a JSON body instead of a GET
-            c.setopt(pycurl.POSTFIELDS, body)
-            c.setopt(pycurl.HTTPHEADER, ["Content-Type: application/json"])
-        # Verification ON: the PHP example set both to FALSE, which lets anyone on the
-        # path pose as api.weixin.qq.com and collect the AppSecret from the URL.
-        c.setopt(pycurl.SSL_VERIFYPEER, 1)  # the certificate must chain to a trusted CA ...
-        c.setopt(pycurl.SSL_VERIFYHOST, 2)  # ... and name the host we asked for
-        c.setopt(pycurl.CAINFO, os.fsencode(cacert))  # trusted CAs (bytes: any path works)
-        c.setopt(pycurl.SSLVERSION, pycurl.SSLVERSION_TLSv1_2)  # TLS 1.2 or newer: older is broken
-        c.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTPS)  # never send the secret over plain http
-        c.setopt(pycurl.FOLLOWLOCATION, 0)  # a redirect is not WeChat's answer: report it
-        c.setopt(pycurl.CONNECTTIMEOUT_MS, _ms(min(timeout, CONNECT_TIMEOUT)))
-        c.setopt(pycurl.TIMEOUT_MS, _ms(timeout))  # the whole request; never hang
-        # libcurl keeps control until the transfer ends, so Ctrl-C would wait for the
-        # timeout. A progress callback hands control back to Python several times a
-        # second, and a KeyboardInterrupt raised there stops the transfer at once.
-        c.setopt(pycurl.NOPROGRESS, 0)
-        c.setopt(pycurl.XFERINFOFUNCTION, _let_python_run)
-        c.setopt(pycurl.USERAGENT, "fetch_token.py (pycurl)")
-        try:
-            c.perform()  # $output = curl_exec($ch);
-        except pycurl.error as error:
-            raise _transport_error(c, error, url, cacert, timeout, answer) from None
-        return _Response(  # getinfo must be called before close
-            status=c.getinfo(pycurl.RESPONSE_CODE),  # e.g. 200
-            body=bytes(answer.data),
-            address=f"{c.getinfo(pycurl.PRIMARY_IP)}:{c.getinfo(pycurl.PRIMARY_PORT)}",
-            timings=_timings(c),
-        )
-    finally:
-        c.close()  # curl_close($ch);
-
-
-class _CappedBody:
-    """Collects the response body, refusing to grow past MAX_BODY bytes."""
-
-    def __init__(self) -> None:
-        self.data = bytearray()
-        self.too_large = False
-
-    def write(self, chunk: bytes) -> int | None:
-        if len(self.data) + len(chunk) > MAX_BODY:
-            self.too_large = True
-            return 0  # taking fewer bytes than given makes libcurl abort the transfer
-        self.data += chunk
-        return None  # None: all of it taken
-
-
-def _missing(package: str, error: ImportError) -> ConfigError:
-    """pycurl or certifi cannot be imported: one line that says how to install it."""
-    return ConfigError(
-        f"{package} cannot be imported ({error}); install it: python -m pip install {package}",
-        hint="a fetch needs pycurl and certifi (pip install -r requirements.txt); "
-        "a cached token needs neither",
-    )
-
-
-def _ms(seconds: float) -> int:
-    """Milliseconds for libcurl: at least 1 (0 means no timeout), at most MAX_TIMEOUT."""
-    return max(1, round(min(seconds, MAX_TIMEOUT) * 1000))
-
-
-def _let_python_run(*_progress: int) -> None:
-    """Progress callback: does nothing, but lets Python act on Ctrl-C mid-transfer."""
-
-
-def _timings(c: pycurl.Curl) -> str:
-    """libcurl's timers, each counted from the start of the request."""
-    import pycurl
-
-    timers = [
-        ("DNS", pycurl.NAMELOOKUP_TIME),
-        ("connect", pycurl.CONNECT_TIME),
-        ("TLS handshake", pycurl.APPCONNECT_TIME),
-        ("first byte", pycurl.STARTTRANSFER_TIME),
-        ("total", pycurl.TOTAL_TIME),
-    ]
-    return ", ".join(f"{name} {c.getinfo(info) * 1000:.1f} ms" for name, info in timers)
-
-
-def parse_token_response(status: int, body: bytes) -> AccessToken:
-    """Turn WeChat's answer into an AccessToken, or raise the matching error."""
-    if status != 200:  # a 5xx is the server's trouble and may pass; a 4xx will not
-        raise ResponseError(
-            f"HTTP {status} instead of 200", quoted=body, transient=500 <= status <= 599
-        )
-    if not body.strip():
-        raise ResponseError("empty response (HTTP 200 with no body)")
-    try:
-        answer = json.loads(body)  # $jsoninfo = json_decode($output, true);
-    except (ValueError, RecursionError):  # not JSON, not UTF-8, or absurdly nested
-        raise ResponseError("response is not JSON", quoted=body) from None
-    if not isinstance(answer, dict):
-        raise ResponseError("response is not a JSON object", quoted=body)
-    errcode = answer.get("errcode", 0)
-    if errcode != 0:  # {"errcode":40013,"errmsg":"invalid appid"} comes with HTTP 200
-        errmsg = answer.get("errmsg", "")
-        if not _whole_number(errcode) or not isinstance(errmsg, str):
-            raise ResponseError("malformed error answer", quoted=body)
-        raise WeChatAPIError(errcode, errmsg)
-    token = answer.get("access_token")  # $access_token = $jsoninfo["access_token"];
-    expires_in = answer.get("expires_in")
-    if not isinstance(token, str) or not _TOKEN.fullmatch(token):
-        raise ResponseError("no usable access_token in the response", quoted=body)
-    if not _whole_number(expires_in) or expires_in <= 0:
-        raise ResponseError("no usable expires_in in the response", quoted=body)
-    return AccessToken(token, min(expires_in, MAX_EXPIRES_IN))  # 10**400 is not a lifetime
-
-
-_TOKEN = re.compile(r"[\x21-\x7e]{1,4096}")  # printable ASCII: safe to print and store
-
-
-def _whole_number(value: object) -> TypeGuard[int]:
-    """An int from JSON; not a bool, which Python counts as an int."""
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _excerpt(text: str, limit: int = 80) -> str:
     """The start of a text from outside, quoted, for a message. The AppSecret is masked
     in the whole text before this cuts it (FetchTokenError.scrub)."""
@@ -514,15 +503,199 @@ def _tls_problem(c: pycurl.Curl, host: str, cacert: str, message: str) -> tuple[
     return f"TLS: the certificate of {host} failed verification: {message}", TLSError.hint
 
 
-def _certifi_bundle() -> str:
-    try:
-        import certifi  # imported only when a request is made (see _http_request)
-    except ImportError as error:
-        raise _missing("certifi", error) from None
-    return certifi.where()
+# --- What to do about each errcode ----------------------------------------------------
+
+_CONSOLE = "公众号后台 → 设置与开发 → 基本配置 (Settings and Development → Basic Configuration)"
+
+
+HINTS = {
+    -1: "WeChat is busy: wait a few seconds and try again",
+    40001: (
+        "the AppSecret is wrong, or another program fetched a newer token for this account: "
+        f"check the AppSecret in {_CONSOLE}, and let one program fetch tokens for everyone"
+    ),
+    40002: "grant_type must be client_credential (a bug in the caller)",
+    40013: f"check the AppID in {_CONSOLE}",
+    40125: f"check or reset the AppSecret in {_CONSOLE}",
+    40164: (
+        "add {ip} to the IP whitelist (IP白名单) in "
+        f"{_CONSOLE}; it must be this machine's public egress IP, not its local address"
+    ),
+    40243: f"the AppSecret is frozen: unfreeze it in {_CONSOLE} (takes about 10 minutes)",
+    41002: "the AppID is missing from the request: set appid in the configuration",
+    41004: "the AppSecret is missing from the request: set appsecret in the configuration",
+    43002: "this endpoint needs POST (a bug in the caller)",
+    45009: (
+        "the daily quota of token requests is used up: reuse a token for its whole "
+        "lifetime instead of fetching each time; the quota resets daily, or use clear_quota"
+    ),
+    45011: "too many requests this minute: try again in the next minute",
+    47001: "the request body is not valid JSON (a bug in the caller)",
+    89501: "this IP awaits the account administrator's confirmation in WeChat",
+    89506: "the administrator refused this IP: blocked for 24 hours; ask the administrator",
+    89507: "the administrator refused this IP: blocked for 1 hour; ask the administrator",
+}
+
+
+HINTS[61004] = HINTS[40164]  # the newer guide's code for the same whitelist refusal
+HINTS[89503] = HINTS[89501]
+
+
+def hint_for(errcode: int, errmsg: str) -> str:
+    """The hint for an errcode; for the IP whitelist, name the IP WeChat saw."""
+    hint = HINTS.get(errcode, "see WeChat's global return codes (全局返回码说明)")
+    if "{ip}" in hint:
+        # errmsg: "invalid ip 1.2.3.4 ipv6 ::ffff:1.2.3.4, not in whitelist", or any
+        # other wording that names an IPv4 address
+        match = re.search(r"invalid ip ([0-9A-Fa-f.:]+)|\b(\d{1,3}(?:\.\d{1,3}){3})\b", errmsg)
+        ip = match and (match[1] or match[2])
+        hint = hint.replace("{ip}", ip or "this machine's public IP")
+    return hint
+
+
+# --- Redaction and sanitising: every message passes through clean() -----------------
+
+SECRET_RUN = 8  # this many consecutive characters of the AppSecret are masked wherever seen
+
+
+def clean(text: str, secret: str) -> str:
+    """What every message goes through before it is shown: sanitised, then redacted.
+
+    Sanitising changes no character an AppSecret can hold (it must be printable), so
+    redaction still sees every run of it, and sees the text exactly as it will be shown.
+    """
+    return redact(sanitize(text), secret)
+
+
+def sanitize(text: str) -> str:
+    r"""Show what could act on a terminal as escapes (\x1b, \u202e, \U000e0041): control
+    and format characters (bidi marks, zero-width and tag characters), line and paragraph
+    separators, private-use, surrogate and unassigned code points, by Unicode category."""
+    if text.isprintable():  # the usual case, and no import needed
+        return text
+    import unicodedata
+
+    return "".join(
+        ascii(char)[1:-1] if unicodedata.category(char) in _HIDDEN else char for char in text
+    )
+
+
+_HIDDEN = {"Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn"}  # shown as escapes; other spaces are fine
+
+
+def redact(text: str, secret: str) -> str:
+    """Replace every run of SECRET_RUN or more characters of the AppSecret with ***.
+
+    The text is searched as it is, and as a URL, JSON, Python or HTML reader would decode
+    it (%2F, \\u0026, \\/, \\\\, \\', &amp;, ... in any mix and letter case), so a run is
+    found in whatever form a server echoes it. Give it whole texts: once a text is cut, a
+    piece of the secret may be too short to recognise.
+    """
+    if len(secret) < SECRET_RUN:  # no run that long (and such a secret is refused: MIN_SECRET)
+        return text
+    size = SECRET_RUN
+    pieces = {secret[i : i + size].translate(_FOLD) for i in range(len(secret) - size + 1)}
+    runs: list[tuple[int, int]] = []  # (start, end) in `text` of each run found
+    for chars, starts, ends in (_as_is(text), _decoded(text)):
+        seen = "".join(chars).translate(_FOLD)
+        for i in range(len(seen) - size + 1):
+            if seen[i : i + size] in pieces:
+                runs.append((starts[i], ends[i + size - 1]))
+    shown: list[str] = []
+    kept = 0
+    for start, end in sorted(runs):  # overlapping runs merge into one ***
+        if start > kept or not shown:
+            shown += [text[kept:start], "***"]
+        kept = max(kept, end)
+    return "".join(shown) + text[kept:]
+
+
+class _Fold(dict[int, str]):
+    """A str.translate table to lower case, one character for one: a secret's É matches é,
+    and İ, whose lower case is two characters, stays as it is (so positions still match)."""
+
+    def __missing__(self, code: int) -> str:
+        lower = chr(code).lower()
+        self[code] = folded = lower if len(lower) == 1 else chr(code)
+        return folded
+
+
+_FOLD = _Fold()
+_Chars = tuple[list[str], list[int], list[int]]  # characters, and where each came from
+
+
+def _as_is(text: str) -> _Chars:
+    return list(text), list(range(len(text))), list(range(1, len(text) + 1))
+
+
+_ESCAPE = re.compile(
+    r"(?P<url>(?:%[0-9A-Fa-f]{2})+)"  # %2F%C3%A9: UTF-8 bytes
+    r"|\\u(?P<high>[dD][89abAB][0-9a-fA-F]{2})\\u(?P<low>[dD][c-fC-F][0-9a-fA-F]{2})"  # JSON 😀
+    r"|\\u(?P<u4>[0-9a-fA-F]{4})|\\U(?P<u8>[0-9a-fA-F]{8})|\\x(?P<x2>[0-9a-fA-F]{2})"
+    r"|&#[xX](?P<hex>[0-9a-fA-F]{1,6});|&#(?P<dec>[0-9]{1,7});"  # HTML: &#x26; &#38;
+    r"|\\(?P<plain>[\\/\"'])"  # \\ \/ \" \'
+    r"|&(?P<entity>amp|lt|gt|quot|apos);"
+)
+
+
+_ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
+
+
+def _decoded(text: str) -> _Chars:
+    """The characters of `text` with its escapes decoded, each with the span it came from."""
+    chars: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    done = 0
+    for match in _ESCAPE.finditer(text):
+        decoded = _unescape(match)
+        if decoded is None:  # not a character (\U00110000): leave it as it is
+            continue
+        chars += text[done : match.start()]
+        starts += range(done, match.start())
+        ends += range(done + 1, match.start() + 1)
+        position = match.start()
+        for char, length in decoded:  # length: how many characters of `text` it took
+            chars.append(char)
+            starts.append(position)
+            ends.append(position + length)
+            position += length
+        done = match.end()
+    chars += text[done:]
+    starts += range(done, len(text))
+    ends += range(done + 1, len(text) + 1)
+    return chars, starts, ends
+
+
+def _unescape(match: re.Match[str]) -> list[tuple[str, int]] | None:
+    """What one escape stands for: (character, length of its escape) for each character."""
+    group = match.lastgroup or ""
+    if group == "url":  # each character takes 3 text characters per UTF-8 byte
+        data = bytes.fromhex(match["url"].replace("%", ""))
+        return [
+            (char, 3 * len(char.encode(errors="surrogateescape")))
+            for char in data.decode(errors="surrogateescape")
+        ]
+    if group == "low":  # a JSON surrogate pair, \ud83d\ude00: one character
+        pair = chr(int(match["high"], 16)) + chr(int(match["low"], 16))
+        return [(pair.encode("utf-16", "surrogatepass").decode("utf-16"), 12)]
+    if group == "plain":
+        return [(match["plain"], 2)]
+    if group == "entity":
+        return [(_ENTITIES[match["entity"]], len(match[0]))]
+    number = int(match[group], 10 if group == "dec" else 16)
+    return [(chr(number), len(match[0]))] if number <= 0x10FFFF else None
 
 
 # --- Retries and failover: only for failures that can pass ----------------------------
+
+BACKUP_API_BASE = "https://api2.weixin.qq.com"  # WeChat's disaster-recovery domain
+API_BASES = (API_BASE, BACKUP_API_BASE)  # tried in turn, one attempt each
+DEFAULT_RETRIES = 2  # extra attempts, only after failures that can pass
+MAX_RETRIES = 5
+FIRST_WAIT = 0.5  # seconds before the first retry; doubled before each next one
+MIN_ATTEMPT = 0.1  # seconds: an attempt with less time than this left is not started
+OWN_WORK = 0.5  # seconds a run may spend besides its attempts and waits: start, read, print
 
 
 def with_retries(
@@ -586,6 +759,11 @@ def time_bound(retries: int, timeout: float) -> float:
 
 
 # --- The cache: one token per AppID and endpoint, shared by every process -------------
+
+CACHE_MARGIN = 300  # seconds: a cached token with less left than this is not reused
+LOCK_POLL = 0.02  # seconds between looks at a cache lock held by another process
+HANDOVER = 0.1  # seconds a lock holder keeps to leave its news for the processes waiting
+MAX_FILE = 64 * 1024  # bytes: the most read from a config or cache file
 
 
 class CacheEntry(
@@ -813,8 +991,6 @@ def _request_key(wanted: CacheEntry) -> str:
 
 # The lock file holds a short note from the process that holds the lock, for those that
 # wait: "fetching" (since when, until when, and the last failed attempt), or "failed".
-
-
 def _leave_note(
     lock: int | None, key: str, state: str, error: FetchTokenError | None, deadline: float
 ) -> None:
@@ -1094,183 +1270,26 @@ class TokenCache:
         return fresh
 
 
-# --- Redaction and sanitising: every message passes through clean() -----------------
-
-
-def sanitize(text: str) -> str:
-    r"""Show what could act on a terminal as escapes (\x1b, \u202e, \U000e0041): control
-    and format characters (bidi marks, zero-width and tag characters), line and paragraph
-    separators, private-use, surrogate and unassigned code points, by Unicode category."""
-    if text.isprintable():  # the usual case, and no import needed
-        return text
-    import unicodedata
-
-    return "".join(
-        ascii(char)[1:-1] if unicodedata.category(char) in _HIDDEN else char for char in text
-    )
-
-
-_HIDDEN = {"Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn"}  # shown as escapes; other spaces are fine
-
-
-def redact(text: str, secret: str) -> str:
-    """Replace every run of SECRET_RUN or more characters of the AppSecret with ***.
-
-    The text is searched as it is, and as a URL, JSON, Python or HTML reader would decode
-    it (%2F, \\u0026, \\/, \\\\, \\', &amp;, ... in any mix and letter case), so a run is
-    found in whatever form a server echoes it. Give it whole texts: once a text is cut, a
-    piece of the secret may be too short to recognise.
-    """
-    if len(secret) < SECRET_RUN:  # no run that long (and such a secret is refused: MIN_SECRET)
-        return text
-    size = SECRET_RUN
-    pieces = {secret[i : i + size].translate(_FOLD) for i in range(len(secret) - size + 1)}
-    runs: list[tuple[int, int]] = []  # (start, end) in `text` of each run found
-    for chars, starts, ends in (_as_is(text), _decoded(text)):
-        seen = "".join(chars).translate(_FOLD)
-        for i in range(len(seen) - size + 1):
-            if seen[i : i + size] in pieces:
-                runs.append((starts[i], ends[i + size - 1]))
-    shown: list[str] = []
-    kept = 0
-    for start, end in sorted(runs):  # overlapping runs merge into one ***
-        if start > kept or not shown:
-            shown += [text[kept:start], "***"]
-        kept = max(kept, end)
-    return "".join(shown) + text[kept:]
-
-
-class _Fold(dict[int, str]):
-    """A str.translate table to lower case, one character for one: a secret's É matches é,
-    and İ, whose lower case is two characters, stays as it is (so positions still match)."""
-
-    def __missing__(self, code: int) -> str:
-        lower = chr(code).lower()
-        self[code] = folded = lower if len(lower) == 1 else chr(code)
-        return folded
-
-
-_FOLD = _Fold()
-_Chars = tuple[list[str], list[int], list[int]]  # characters, and where each came from
-
-
-def _as_is(text: str) -> _Chars:
-    return list(text), list(range(len(text))), list(range(1, len(text) + 1))
-
-
-_ESCAPE = re.compile(
-    r"(?P<url>(?:%[0-9A-Fa-f]{2})+)"  # %2F%C3%A9: UTF-8 bytes
-    r"|\\u(?P<high>[dD][89abAB][0-9a-fA-F]{2})\\u(?P<low>[dD][c-fC-F][0-9a-fA-F]{2})"  # JSON 😀
-    r"|\\u(?P<u4>[0-9a-fA-F]{4})|\\U(?P<u8>[0-9a-fA-F]{8})|\\x(?P<x2>[0-9a-fA-F]{2})"
-    r"|&#[xX](?P<hex>[0-9a-fA-F]{1,6});|&#(?P<dec>[0-9]{1,7});"  # HTML: &#x26; &#38;
-    r"|\\(?P<plain>[\\/\"'])"  # \\ \/ \" \'
-    r"|&(?P<entity>amp|lt|gt|quot|apos);"
-)
-_ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
-
-
-def _decoded(text: str) -> _Chars:
-    """The characters of `text` with its escapes decoded, each with the span it came from."""
-    chars: list[str] = []
-    starts: list[int] = []
-    ends: list[int] = []
-    done = 0
-    for match in _ESCAPE.finditer(text):
-        decoded = _unescape(match)
-        if decoded is None:  # not a character (\U00110000): leave it as it is
-            continue
-        chars += text[done : match.start()]
-        starts += range(done, match.start())
-        ends += range(done + 1, match.start() + 1)
-        position = match.start()
-        for char, length in decoded:  # length: how many characters of `text` it took
-            chars.append(char)
-            starts.append(position)
-            ends.append(position + length)
-            position += length
-        done = match.end()
-    chars += text[done:]
-    starts += range(done, len(text))
-    ends += range(done + 1, len(text) + 1)
-    return chars, starts, ends
-
-
-def _unescape(match: re.Match[str]) -> list[tuple[str, int]] | None:
-    """What one escape stands for: (character, length of its escape) for each character."""
-    group = match.lastgroup or ""
-    if group == "url":  # each character takes 3 text characters per UTF-8 byte
-        data = bytes.fromhex(match["url"].replace("%", ""))
-        return [
-            (char, 3 * len(char.encode(errors="surrogateescape")))
-            for char in data.decode(errors="surrogateescape")
-        ]
-    if group == "low":  # a JSON surrogate pair, \ud83d\ude00: one character
-        pair = chr(int(match["high"], 16)) + chr(int(match["low"], 16))
-        return [(pair.encode("utf-16", "surrogatepass").decode("utf-16"), 12)]
-    if group == "plain":
-        return [(match["plain"], 2)]
-    if group == "entity":
-        return [(_ENTITIES[match["entity"]], len(match[0]))]
-    number = int(match[group], 10 if group == "dec" else 16)
-    return [(chr(number), len(match[0]))] if number <= 0x10FFFF else None
-
-
-def clean(text: str, secret: str) -> str:
-    """What every message goes through before it is shown: sanitised, then redacted.
-
-    Sanitising changes no character an AppSecret can hold (it must be printable), so
-    redaction still sees every run of it, and sees the text exactly as it will be shown.
-    """
-    return redact(sanitize(text), secret)
-
-
-# --- What to do about each errcode ----------------------------------------------------
-
-_CONSOLE = "公众号后台 → 设置与开发 → 基本配置 (Settings and Development → Basic Configuration)"
-HINTS = {
-    -1: "WeChat is busy: wait a few seconds and try again",
-    40001: (
-        "the AppSecret is wrong, or another program fetched a newer token for this account: "
-        f"check the AppSecret in {_CONSOLE}, and let one program fetch tokens for everyone"
-    ),
-    40002: "grant_type must be client_credential (a bug in the caller)",
-    40013: f"check the AppID in {_CONSOLE}",
-    40125: f"check or reset the AppSecret in {_CONSOLE}",
-    40164: (
-        "add {ip} to the IP whitelist (IP白名单) in "
-        f"{_CONSOLE}; it must be this machine's public egress IP, not its local address"
-    ),
-    40243: f"the AppSecret is frozen: unfreeze it in {_CONSOLE} (takes about 10 minutes)",
-    41002: "the AppID is missing from the request: set appid in the configuration",
-    41004: "the AppSecret is missing from the request: set appsecret in the configuration",
-    43002: "this endpoint needs POST (a bug in the caller)",
-    45009: (
-        "the daily quota of token requests is used up: reuse a token for its whole "
-        "lifetime instead of fetching each time; the quota resets daily, or use clear_quota"
-    ),
-    45011: "too many requests this minute: try again in the next minute",
-    47001: "the request body is not valid JSON (a bug in the caller)",
-    89501: "this IP awaits the account administrator's confirmation in WeChat",
-    89506: "the administrator refused this IP: blocked for 24 hours; ask the administrator",
-    89507: "the administrator refused this IP: blocked for 1 hour; ask the administrator",
-}
-HINTS[61004] = HINTS[40164]  # the newer guide's code for the same whitelist refusal
-HINTS[89503] = HINTS[89501]
-
-
-def hint_for(errcode: int, errmsg: str) -> str:
-    """The hint for an errcode; for the IP whitelist, name the IP WeChat saw."""
-    hint = HINTS.get(errcode, "see WeChat's global return codes (全局返回码说明)")
-    if "{ip}" in hint:
-        # errmsg: "invalid ip 1.2.3.4 ipv6 ::ffff:1.2.3.4, not in whitelist", or any
-        # other wording that names an IPv4 address
-        match = re.search(r"invalid ip ([0-9A-Fa-f.:]+)|\b(\d{1,3}(?:\.\d{1,3}){3})\b", errmsg)
-        ip = match and (match[1] or match[2])
-        hint = hint.replace("{ip}", ip or "this machine's public IP")
-    return hint
-
-
 # --- Configuration: flag, then environment, then config file, then default ------------
+
+DEFAULT_CONFIG = "config.ini"
+CONFIG_SECTION = "wechat"
+
+
+CONFIG_KEYS = (
+    "appid",
+    "appsecret",
+    "api_base",
+    "ca_bundle",
+    "timeout",
+    "retries",
+    "stable",
+    "cache_file",
+)
+
+
+MAX_CREDENTIAL = 128  # characters: an AppID has 18, an AppSecret 32
+MIN_SECRET = 16  # characters: a shorter "secret" would have its letters masked everywhere
 
 
 class Settings(
