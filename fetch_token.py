@@ -98,15 +98,15 @@ def get_access_token(
     if stable:  # POST {"grant_type": ..., "secret": ...} to .../cgi-bin/stable_token
         url, body = stable_token_request(api_base, appid, secret, force_refresh)
     else:
-        url, body = token_url(api_base, appid, secret), None  # $url = ".../cgi-bin/token?...";
+        url, body = token_url(api_base, appid, secret), None  # $url = "...?grant_type=...";
     cacert = cacert or _certifi_bundle()
     note(f"{'GET' if body is None else 'POST'} {url}")
     note(f"CA bundle: {cacert}")
     try:
-        response = _http_request(url, cacert, timeout, body)  # curl_init(); ... curl_exec($ch);
+        response = _http_request(url, cacert, timeout, body)  # $ch = curl_init(); ... curl_close
         note(f"HTTP {response.status} from {response.address}")
         note("time since start: " + response.timings)
-        token = parse_token_response(response.status, response.body)  # json_decode(...)
+        token = parse_token_response(response.status, response.output)  # json_decode($output)
         if redact(token.access_token, secret) != token.access_token:  # never print the secret
             raise ResponseError("the access_token in the answer holds the AppSecret: refused")
         return token
@@ -132,11 +132,11 @@ def _http_request(url: str, cacert: str, timeout: float, body: bytes | None = No
     except ImportError as error:  # not installed, or built for another libcurl
         raise _missing("pycurl", error) from None
 
-    answer = _CappedBody()
+    buffer = _CappedBuffer()  # like io.BytesIO, but it refuses to grow past MAX_BODY
     c = pycurl.Curl()  # $ch = curl_init();
     try:
         c.setopt(pycurl.URL, url)  # curl_setopt($ch, CURLOPT_URL, $url);
-        c.setopt(pycurl.WRITEFUNCTION, answer.write)  # CURLOPT_RETURNTRANSFER: keep the body
+        c.setopt(pycurl.WRITEFUNCTION, buffer.write)  # CURLOPT_RETURNTRANSFER: keep the body
         if body is not None:  # stable_token: POST a JSON body instead of a GET
             c.setopt(pycurl.POSTFIELDS, body)
             c.setopt(pycurl.HTTPHEADER, ["Content-Type: application/json"])
@@ -159,10 +159,11 @@ def _http_request(url: str, cacert: str, timeout: float, body: bytes | None = No
         try:
             c.perform()  # $output = curl_exec($ch);
         except pycurl.error as error:
-            raise _transport_error(c, error, url, cacert, timeout, answer) from None
+            raise _transport_error(c, error, url, cacert, timeout, buffer) from None
+        output = buffer.getvalue()
         return _Response(  # getinfo must be called before close
             status=c.getinfo(pycurl.RESPONSE_CODE),  # e.g. 200
-            body=bytes(answer.data),
+            output=output,
             address=f"{c.getinfo(pycurl.PRIMARY_IP)}:{c.getinfo(pycurl.PRIMARY_PORT)}",
             timings=_timings(c),
         )
@@ -170,33 +171,33 @@ def _http_request(url: str, cacert: str, timeout: float, body: bytes | None = No
         c.close()  # curl_close($ch);
 
 
-def parse_token_response(status: int, body: bytes) -> AccessToken:
+def parse_token_response(status: int, output: bytes) -> AccessToken:
     """Turn WeChat's answer into an AccessToken, or raise the matching error."""
     if status != 200:  # a 5xx is the server's trouble and may pass; a 4xx will not
         raise ResponseError(
-            f"HTTP {status} instead of 200", quoted=body, transient=500 <= status <= 599
+            f"HTTP {status} instead of 200", quoted=output, transient=500 <= status <= 599
         )
-    if not body.strip():
+    if not output.strip():
         raise ResponseError("empty response (HTTP 200 with no body)")
     try:
-        answer = json.loads(body)  # $jsoninfo = json_decode($output, true);
+        jsoninfo = json.loads(output)  # $jsoninfo = json_decode($output, true);
     except (ValueError, RecursionError):  # not JSON, not UTF-8, or absurdly nested
-        raise ResponseError("response is not JSON", quoted=body) from None
-    if not isinstance(answer, dict):
-        raise ResponseError("response is not a JSON object", quoted=body)
-    errcode = answer.get("errcode", 0)
+        raise ResponseError("response is not JSON", quoted=output) from None
+    if not isinstance(jsoninfo, dict):
+        raise ResponseError("response is not a JSON object", quoted=output)
+    errcode = jsoninfo.get("errcode", 0)
     if errcode != 0:  # {"errcode":40013,"errmsg":"invalid appid"} comes with HTTP 200
-        errmsg = answer.get("errmsg", "")
+        errmsg = jsoninfo.get("errmsg", "")
         if not _whole_number(errcode) or not isinstance(errmsg, str):
-            raise ResponseError("malformed error answer", quoted=body)
+            raise ResponseError("malformed error answer", quoted=output)
         raise WeChatAPIError(errcode, errmsg)
-    token = answer.get("access_token")  # $access_token = $jsoninfo["access_token"];
-    expires_in = answer.get("expires_in")
-    if not isinstance(token, str) or not _TOKEN.fullmatch(token):
-        raise ResponseError("no usable access_token in the response", quoted=body)
+    access_token = jsoninfo.get("access_token")  # $access_token = $jsoninfo["access_token"];
+    expires_in = jsoninfo.get("expires_in")
+    if not isinstance(access_token, str) or not _TOKEN.fullmatch(access_token):
+        raise ResponseError("no usable access_token in the response", quoted=output)
     if not _whole_number(expires_in) or expires_in <= 0:
-        raise ResponseError("no usable expires_in in the response", quoted=body)
-    return AccessToken(token, min(expires_in, MAX_EXPIRES_IN))  # 10**400 is not a lifetime
+        raise ResponseError("no usable expires_in in the response", quoted=output)
+    return AccessToken(access_token, min(expires_in, MAX_EXPIRES_IN))  # 10**400 is not a lifetime
 
 
 # --- What the port uses: the request's limits, the answer's shape --------------------
@@ -229,16 +230,16 @@ def stable_token_request(
     return f"{api_base.rstrip('/')}{STABLE_TOKEN_PATH}", json.dumps(body).encode()
 
 
-class _Response(namedtuple("_Response", "status body address timings")):
+class _Response(namedtuple("_Response", "status output address timings")):
     __slots__ = ()
     status: int
-    body: bytes
+    output: bytes  # the body, as PHP's curl_exec() returns it
     address: str  # the server's IP and port, as libcurl connected to it
     timings: str  # libcurl's own measurements, for -v
 
 
-class _CappedBody:
-    """Collects the response body, refusing to grow past MAX_BODY bytes."""
+class _CappedBuffer:
+    """A bytes buffer for the response body, like io.BytesIO, that stops at MAX_BODY bytes."""
 
     def __init__(self) -> None:
         self.data = bytearray()
@@ -250,6 +251,9 @@ class _CappedBody:
             return 0  # taking fewer bytes than given makes libcurl abort the transfer
         self.data += chunk
         return None  # None: all of it taken
+
+    def getvalue(self) -> bytes:
+        return bytes(self.data)
 
 
 def _ms(seconds: float) -> int:
@@ -433,14 +437,14 @@ def _transport_error(
     url: str,
     cacert: str,
     timeout: float,
-    body: _CappedBody,
+    buffer: _CappedBuffer,
 ) -> FetchTokenError:
     """Translate libcurl's error into one the user can act on."""
     import pycurl
 
     code, message = error.args[0], str(error.args[-1])
     host = _host(url)
-    if body.too_large:
+    if buffer.too_large:
         return ResponseError(f"response larger than {MAX_BODY // 1024} KiB from {host}: refused")
     if code == pycurl.E_PEER_FAILED_VERIFICATION:
         problem, hint = _tls_problem(c, host, cacert, message)

@@ -45,7 +45,7 @@ def _api_call(fake: FakeWeChat, ca_file: str, token: str) -> int:
     """The fake's API call, as a program would make it: its errcode (0: it worked)."""
     url = f"{fake.base_url}/cgi-bin/get_api_domain_ip?access_token={token}"
     response = fetch_token._http_request(url, ca_file, 5)
-    return int(json.loads(response.body).get("errcode", 0))
+    return int(json.loads(response.output).get("errcode", 0))
 
 
 # --- get(): the command's cache, both ways ---------------------------------------------
