@@ -509,23 +509,27 @@ def _tls_problem(c: pycurl.Curl, host: str, cacert: str, message: str) -> tuple[
 
 # --- What to do about each errcode ----------------------------------------------------
 
-_CONSOLE = "公众号后台 → 设置与开发 → 基本配置 (Settings and Development → Basic Configuration)"
+# Where WeChat's console shows each setting, as it names its pages (they moved: see the
+# README's FAQ). A Mini Program's AppID and AppSecret stay on the older platform.
+_CONSOLE = "微信开发者平台 (developers.weixin.qq.com/platform) → 我的业务 → 公众号 → 基础信息"
+_KEYS = f"{_CONSOLE} → 开发密钥"
+_MINI_PROGRAM = "a Mini Program's: 微信公众平台 → 管理 → 开发管理 → 开发设置"
 
 
 HINTS = {
     -1: "WeChat is busy: wait a few seconds and try again",
     40001: (
         "the AppSecret is wrong, or another program fetched a newer token for this account: "
-        f"check the AppSecret in {_CONSOLE}, and let one program fetch tokens for everyone"
+        f"check the AppSecret at {_KEYS}, and let one program fetch tokens for everyone"
     ),
     40002: "grant_type must be client_credential (a bug in the caller)",
-    40013: f"check the AppID in {_CONSOLE}",
-    40125: f"check or reset the AppSecret in {_CONSOLE}",
+    40013: f"check the AppID at {_CONSOLE} ({_MINI_PROGRAM})",
+    40125: f"check or reset the AppSecret at {_KEYS} ({_MINI_PROGRAM})",
     40164: (
-        "add {ip} to the IP whitelist (IP白名单) in "
-        f"{_CONSOLE}; it must be this machine's public egress IP, not its local address"
+        f"add {{ip}} to the IP whitelist (API IP 白名单) at {_KEYS}; it must be this "
+        "machine's public egress IP, not its local address, and takes a few minutes to apply"
     ),
-    40243: f"the AppSecret is frozen: unfreeze it in {_CONSOLE} (takes about 10 minutes)",
+    40243: f"the AppSecret is frozen: unfreeze it at {_KEYS} (takes about 10 minutes)",
     41002: "the AppID is missing from the request: set appid in the configuration",
     41004: "the AppSecret is missing from the request: set appsecret in the configuration",
     43002: "this endpoint needs POST (a bug in the caller)",
@@ -596,6 +600,8 @@ def redact(text: str, secret: str) -> str:
     piece of the secret may be too short to recognise.
     """
     if len(secret) < SECRET_RUN:  # no run that long (and such a secret is refused: MIN_SECRET)
+        return text
+    if secret in _PLACEHOLDERS:  # config.ini.example's, refused: no secret, and named plainly
         return text
     size = SECRET_RUN
     pieces = {secret[i : i + size].translate(_FOLD) for i in range(len(secret) - size + 1)}
@@ -1409,25 +1415,35 @@ _HTTPS_URL = re.compile(
 )
 
 
+_PLACEHOLDERS = ("your-appid-here", "your-appsecret-here")  # as config.ini.example has them
+
+
 def _credential(found: tuple[str, str] | None, key: str, path: str) -> tuple[str, str]:
     """The AppID or AppSecret: required, and a single word."""
     env = "WECHAT_APPID" if key == "appid" else "WECHAT_APPSECRET"
-    if found is None:
+    if found is None:  # name the file looked for in full: cron's folder is not yours
+        where = os.path.abspath(path)
+        missing = "" if os.path.exists(where) else " (no such file; --config names another)"
         raise ConfigError(
-            f"no {key}: set {env}, or {key} in [{CONFIG_SECTION}] of {path}",
-            hint="copy config.ini.example to config.ini and fill in the AppID and AppSecret",
+            f"no {key}: set {env}, or {key} in [{CONFIG_SECTION}] of {where}{missing}",
+            hint=f"copy config.ini.example to {where} and fill in the AppID and AppSecret",
         )
     value, origin = found
+    if value in _PLACEHOLDERS:  # not echoed: as the secret, it would be masked
+        raise ConfigError(
+            f"{origin}: still the example's placeholder, not your {key}",
+            hint=f"replace it with the {key} shown at {_CONSOLE if key == 'appid' else _KEYS}",
+        )
     if len(value) > MAX_CREDENTIAL or (key == "appsecret" and len(value) < MIN_SECRET):
         raise ConfigError(
             f"{origin}: {len(value)} characters long; an AppID has 18, an AppSecret 32",
-            hint=f"copy the {key} again from WeChat's console",
+            hint=f"copy the {key} again from {_CONSOLE if key == 'appid' else _KEYS}",
         )
     if not _one_word(value):  # never echo the value: it may be the secret
         raise ConfigError(
             f"{origin}: contains whitespace or a non-printable character",
-            hint=f"copy the {key} again from WeChat's console: it is one word of letters "
-            "and digits",
+            hint=f"copy the {key} again from {_CONSOLE if key == 'appid' else _KEYS}: it is "
+            "one word of letters and digits",
         )
     return found
 

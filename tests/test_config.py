@@ -97,7 +97,9 @@ def test_environment_secret_wins_over_the_file(
 
 
 # The hints that follow the errors below, on a line of their own
-CREDENTIALS = "copy config.ini.example to config.ini and fill in the AppID and AppSecret"
+# {here}: the folder the test runs in; the message names the file looked for in full
+CREDENTIALS = "copy config.ini.example to {here}/config.ini and fill in the AppID and AppSecret"
+NO_FILE = " (no such file; --config names another)"
 LAYOUT = "config.ini.example shows the layout: a [wechat] header, then key = value lines"
 NO_VALUE = "give it a value, or leave it out"
 AS_WRITTEN = "config.ini takes values as written: appid = wx0123456789abcdef"
@@ -111,24 +113,36 @@ NO_OPTION = (
 )
 
 
+CONSOLE = "微信开发者平台 (developers.weixin.qq.com/platform) → 我的业务 → 公众号 → 基础信息"
+PAGE = {"appid": CONSOLE, "appsecret": f"{CONSOLE} → 开发密钥"}  # where each one is shown
+
+
 def one_word(key: str) -> str:
-    return f"copy the {key} again from WeChat's console: it is one word of letters and digits"
+    return f"copy the {key} again from {PAGE[key]}: it is one word of letters and digits"
 
 
 # (config.ini content or None, environment changes, args) -> exact error message and hint
 BAD_CONFIGS = [
+    (  # the example's placeholder, named plainly: it is not a secret to mask
+        None,
+        {"WECHAT_APPSECRET": "your-appsecret-here"},
+        (),
+        "WECHAT_APPSECRET: still the example's placeholder, not your appsecret",
+        f"replace it with the appsecret shown at {CONSOLE} → 开发密钥",
+    ),
     (
         None,
         {"WECHAT_APPID": None},
         (),
-        "no appid: set WECHAT_APPID, or appid in [wechat] of config.ini",
+        "no appid: set WECHAT_APPID, or appid in [wechat] of {here}/config.ini" + NO_FILE,
         CREDENTIALS,
     ),
     (
         None,
         {"WECHAT_APPSECRET": None},
         (),
-        "no appsecret: set WECHAT_APPSECRET, or appsecret in [wechat] of config.ini",
+        "no appsecret: set WECHAT_APPSECRET, or appsecret in [wechat] of {here}/config.ini"
+        + NO_FILE,
         CREDENTIALS,
     ),
     (
@@ -308,7 +322,10 @@ def test_bad_configuration_exit_2_before_connecting(
     # two flags left out.
     in_file = isinstance(config, str) and ("api_base" in config or "ca_bundle" in config)
     result = cli.main(*args, base=not in_file)
-    assert result == Result(2, "", f"error: {message}\nhint: {hint}\n")
+    here = os.getcwd()
+    assert result == Result(
+        2, "", f"error: {message.replace('{here}', here)}\nhint: {hint.replace('{here}', here)}\n"
+    )
     assert fake.requests == []
 
 
@@ -399,12 +416,21 @@ def test_config_example_is_valid_and_documents_every_key(cli: CLI, no_env: objec
     example = (ROOT / "config.ini.example").read_text(encoding="utf-8")
     for key in CONFIG_KEYS:
         assert f"\n{key} = " in example or f"\n# {key} = " in example
-    write_config(example)  # copied as the README says: no warning, sent as written
-    result = cli.main()
-    assert (result.code, result.err.splitlines()[0]) == (
-        1,
-        "error: errcode 40125: invalid appsecret",
+    write_config(example)  # copied as the README says, and not edited: nothing is sent
+    assert cli.main() == Result(
+        2,
+        "",
+        "error: config.ini: appid: still the example's placeholder, not your appid\n"
+        f"hint: replace it with the appid shown at {CONSOLE}\n",
     )
+    write_config(example.replace("your-appid-here", "wx0123456789abcdef"))
+    assert cli.main() == Result(
+        2,
+        "",
+        "error: config.ini: appsecret: still the example's placeholder, not your appsecret\n"
+        f"hint: replace it with the appsecret shown at {CONSOLE} → 开发密钥\n",
+    )
+    assert cli.fake.requests == []
 
 
 @pytest.mark.parametrize("separator", [", ", " ", "\n    "])

@@ -77,11 +77,11 @@ def test_quiet_without_verbose(cli: CLI) -> None:
 WECHAT_ERRORS = [
     (-1, "wait a few seconds"),
     (40001, "another program fetched a newer token"),
-    (40013, "check the AppID in 公众号后台 → 设置与开发 → 基本配置"),
-    (40125, "check or reset the AppSecret in 公众号后台 → 设置与开发 → 基本配置"),
-    (40164, f"add {WHITELIST_IP} to the IP whitelist (IP白名单)"),
+    (40013, "check the AppID at 微信开发者平台 (developers.weixin.qq.com/platform) → 我的业务"),
+    (40125, "check or reset the AppSecret at 微信开发者平台 (developers.weixin.qq.com/platform)"),
+    (40164, f"add {WHITELIST_IP} to the IP whitelist (API IP 白名单) at 微信开发者平台"),
     (45009, "daily quota"),
-    (61004, f"add {WHITELIST_IP} to the IP whitelist (IP白名单)"),  # other wording
+    (61004, f"add {WHITELIST_IP} to the IP whitelist (API IP 白名单)"),  # other wording
     (99999, "全局返回码"),  # unknown errcode: where to look it up
 ]
 
@@ -97,16 +97,34 @@ def test_whitelist_hint_names_the_address_wechat_saw(errmsg: str, ip: str) -> No
     assert fetch_token.hint_for(40164, errmsg).startswith(f"add {ip} to the IP whitelist")
 
 
-# Errcodes fixed on the console's 基本配置 page: the hint names the page as the console
-# shows it, in Chinese, with the English beside it; the whitelist ones name IP白名单 too.
-CONSOLE_PAGE = "公众号后台 → 设置与开发 → 基本配置 (Settings and Development → Basic Configuration)"
+# Errcodes fixed in WeChat's console: the hint names the page where it is now, as the
+# console names it; the AppID and AppSecret ones also say where a Mini Program has them.
+CONSOLE = "微信开发者平台 (developers.weixin.qq.com/platform) → 我的业务 → 公众号 → 基础信息"
+KEYS = f"{CONSOLE} → 开发密钥"  # the AppSecret and the API IP whitelist
+MINI_PROGRAM = "(a Mini Program's: 微信公众平台 → 管理 → 开发管理 → 开发设置)"
 
 
-@pytest.mark.parametrize("errcode", [40001, 40013, 40125, 40164, 40243, 61004])
-def test_hint_names_the_console_page_in_chinese(errcode: int) -> None:
+@pytest.mark.parametrize(
+    ("errcode", "page", "mini_program"),
+    [
+        (40001, KEYS, False),
+        (40013, CONSOLE, True),
+        (40125, KEYS, True),
+        (40164, KEYS, False),
+        (40243, KEYS, False),
+        (61004, KEYS, False),
+    ],
+)
+def test_hint_names_the_console_page_where_it_is_now(
+    errcode: int, page: str, mini_program: bool
+) -> None:
     hint = fetch_token.hint_for(errcode, ERRMSG.get(errcode, ""))
-    assert CONSOLE_PAGE in hint
-    assert ("IP白名单" in hint) == (errcode in (40164, 61004))
+    assert f" {page}" in hint
+    assert (KEYS in hint) == (page == KEYS)
+    assert (MINI_PROGRAM in hint) == mini_program
+    assert ("API IP 白名单" in hint) == (errcode in (40164, 61004))
+    assert "基本配置" not in hint
+    assert "设置与开发" not in hint
 
 
 @pytest.mark.parametrize(("errcode", "phrase"), WECHAT_ERRORS)
@@ -279,9 +297,14 @@ def test_console_that_cannot_show_chinese(
     result = cli.run()
     assert result.code == 1
     assert result.err.splitlines()[1] == (
-        r"hint: check the AppID in \u516c\u4f17\u53f7\u540e\u53f0 \u2192 "
-        r"\u8bbe\u7f6e\u4e0e\u5f00\u53d1 \u2192 \u57fa\u672c\u914d\u7f6e "
-        r"(Settings and Development \u2192 Basic Configuration)"
+        r"hint: check the AppID at \u5fae\u4fe1\u5f00\u53d1\u8005\u5e73\u53f0 "
+        r"(developers.weixin.qq.com/platform) \u2192 \u6211\u7684\u4e1a\u52a1 \u2192 "
+        r"\u516c\u4f17\u53f7 \u2192 \u57fa\u7840\u4fe1\u606f (a Mini Program's: "
+        r"\u5fae\u4fe1\u516c\u4f17\u5e73\u53f0 \u2192 \u7ba1\u7406 \u2192 "
+        r"\u5f00\u53d1\u7ba1\u7406 \u2192 \u5f00\u53d1\u8bbe\u7f6e)"
+    )
+    assert result.err.splitlines()[1].encode("ascii").decode("unicode_escape") == (
+        f"hint: check the AppID at {CONSOLE} {MINI_PROGRAM}"
     )
 
 

@@ -26,6 +26,10 @@ from fake_wechat import APPID, SECRET, FakeWeChat
 
 HEX_SECRET = "0123456789abcdef0123456789abcdef"  # a real AppSecret's shape: 32 hex digits
 
+CONSOLE = "微信开发者平台 (developers.weixin.qq.com/platform) → 我的业务 → 公众号 → 基础信息"
+SECRET_PAGE = f"{CONSOLE} → 开发密钥"  # where the AppSecret is shown
+SECRET_PAGE_JSON = json.dumps(SECRET_PAGE)[1:-1]  # as --json writes it: ASCII, \\u escapes
+
 
 def _run(
     cli: CLI, env: dict[str, str] | dict[bytes, bytes], *args: str, stdout: object = None
@@ -195,7 +199,8 @@ def test_a_non_utf8_environment_value_is_a_usage_error(cli: CLI, name: bytes) ->
         "",
         f"error: {variable}: contains whitespace or a non-printable character\n"
         f"hint: copy the {'appsecret' if 'SECRET' in variable else 'appid'} again from "
-        "WeChat's console: it is one word of letters and digits\n",
+        f"{SECRET_PAGE if 'SECRET' in variable else CONSOLE}: it is one word of letters and "
+        "digits\n",
     )
 
 
@@ -429,7 +434,7 @@ def test_a_40000_character_secret_is_refused_at_once(cli: CLI, env: pytest.Monke
         2,
         "",
         "error: WECHAT_APPSECRET: 40000 characters long; an AppID has 18, an AppSecret 32\n"
-        "hint: copy the appsecret again from WeChat's console\n",
+        f"hint: copy the appsecret again from {SECRET_PAGE}\n",
     )
     assert time.monotonic() - start < 1
 
@@ -552,9 +557,9 @@ def test_a_short_secret_is_refused(cli: CLI, env: pytest.MonkeyPatch) -> None:
     assert cli.main("--json") == Result(
         2,
         '{"error": "WECHAT_APPSECRET: 1 characters long; an AppID has 18, an AppSecret 32", '
-        '"hint": "copy the appsecret again from WeChat\'s console"}\n',
+        f'"hint": "copy the appsecret again from {SECRET_PAGE_JSON}"}}\n',
         "error: WECHAT_APPSECRET: 1 characters long; an AppID has 18, an AppSecret 32\n"
-        "hint: copy the appsecret again from WeChat's console\n",
+        f"hint: copy the appsecret again from {SECRET_PAGE}\n",
     )
 
 
