@@ -100,7 +100,7 @@ class FakeWeChat:
         self.stable_token = ""  # what /cgi-bin/stable_token hands out until forced
         self.classic_token = ""  # the newest from /cgi-bin/token: the only one API calls take
         self.errcodes: list[int] = []  # every errcode answered, in order
-        self.log: Callable[[str], object] | None = None  # told each request's method and path
+        self.log: Callable[[str], object] | None = None  # told each request and its answer
         self._lock = threading.Lock()  # handlers run in threads
         self._stop = threading.Event()
         self._context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -118,7 +118,8 @@ class FakeWeChat:
 
     def stop(self) -> None:
         self._stop.set()  # frees handlers stuck in "hang"
-        self._server.shutdown()
+        if self._thread.is_alive():  # shutdown() would wait forever for a loop never started
+            self._server.shutdown()
         self._server.server_close()
 
     def reset(self) -> None:
@@ -140,12 +141,15 @@ class FakeWeChat:
 
     # -- answers -------------------------------------------------------------------
 
+    def tell(self, request: Request, answered: str) -> None:
+        """Log a request and what it is answered, just before the answer is sent."""
+        if self.log:  # the path alone: the query holds the secret
+            self.log(f"{request.method} {request.path}, answered {answered}")
+
     def answer(self, handler: _Handler, request: Request) -> None:
         with self._lock:
             self.requests.append(request)
             behaviour = self._next_behaviour()
-        if self.log:  # the path alone: the query holds the secret
-            self.log(f"{request.method} {request.path}, answered {behaviour!s}")
         endpoint = (request.method, request.path)
         if endpoint == ("GET", "/cgi-bin/get_api_domain_ip"):  # an API call, for recipes
             return handler.reply_json(self._api_answer(request.query))
@@ -171,29 +175,30 @@ class FakeWeChat:
             errmsg = "invalid \x1b[31mappid\x1b[0m\x07\r\nforged line"
             return handler.reply_json({"errcode": 40013, "errmsg": errmsg})
         if behaviour == "html":
-            return handler.reply(
-                200, b"<html><body>Welcome to Hotel WiFi</body></html>", "text/html"
-            )
+            page = b"<html><body>Welcome to Hotel WiFi</body></html>"
+            return handler.reply(200, page, "text/html", note=behaviour)
         if behaviour == "502":
             return handler.reply(502, b"<html>502 Bad Gateway</html>", "text/html")
         if behaviour == "503":
             return handler.reply(503, b"<html>503 Service Unavailable</html>", "text/html")
         if behaviour == "redirect":
-            return handler.reply(302, b"", "text/plain", location=self.base_url + "/elsewhere")
+            location = self.base_url + "/elsewhere"
+            return handler.reply(302, b"", "text/plain", location=location, note=behaviour)
         if behaviour == "huge":
-            return handler.reply(200, b"{" + b" " * 70 * 1024 + b"}")
+            return handler.reply(200, b"{" + b" " * 70 * 1024 + b"}", note=behaviour)
         if behaviour == "huge-chunked":
-            return handler.reply_chunked(b" " * 70 * 1024)
+            return handler.reply_chunked(b" " * 70 * 1024, note=behaviour)
         if behaviour == "truncated":
-            handler.reply(200, b'{"access_token":"abc', length=100)
+            handler.reply(200, b'{"access_token":"abc', length=100, note=behaviour)
             handler.request.unwrap()  # a clean TLS close, 80 bytes short
             return None
         if behaviour == "empty":
-            return handler.reply(200, b"")
+            return handler.reply(200, b"", note=behaviour)
         if behaviour == "slow":
             self._stop.wait(0.5)
             return handler.reply_json(self._ok_answer(request))
         if behaviour == "hang":
+            self.tell(request, "nothing (hang)")
             self._stop.wait(60)  # bounded, and freed by stop()
             return None
         raise ValueError(f"unknown behaviour {behaviour!r}")
@@ -298,14 +303,35 @@ class _Handler(BaseHTTPRequestHandler):
         host = self.headers.get("Host", "")
         request = Request(self.command, parts.path, query, parts.query, body, content_type, host)
         self.close_connection = True
+        self.asked = request
         self.server.fake.answer(self, request)
 
     def reply_json(self, answer: dict[str, Any]) -> None:
         if answer.get("errcode"):
             self.server.fake.errcodes.append(answer["errcode"])
-        self.reply(200, json.dumps(answer, ensure_ascii=False).encode())
+        if "errcode" in answer:
+            what = f"errcode {answer['errcode']}"
+        elif "access_token" in answer:
+            what = f"access_token {answer['access_token']}"
+        else:
+            what = " ".join(answer)  # ip_list
+        self.server.fake.tell(self.asked, what)
+        self._send(200, json.dumps(answer, ensure_ascii=False).encode())
 
     def reply(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = "application/json; charset=utf-8",
+        length: int | None = None,
+        location: str | None = None,
+        note: str = "",
+    ) -> None:
+        """Answer that, logged as its HTTP status and the note (a behaviour's name)."""
+        self.server.fake.tell(self.asked, f"HTTP {status}" + (f" ({note})" if note else ""))
+        self._send(status, body, content_type, length, location)
+
+    def _send(
         self,
         status: int,
         body: bytes,
@@ -322,7 +348,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def reply_chunked(self, body: bytes, size: int = 4096) -> None:
+    def reply_chunked(self, body: bytes, size: int = 4096, note: str = "") -> None:
+        self.server.fake.tell(self.asked, f"HTTP 200 ({note or 'chunked'})")
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
@@ -360,6 +387,10 @@ def certifi_trusting(ca_file: str, folder: str, python: str = sys.executable) ->
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "fetch_token.py")
 CHILD_TIMEOUT = 30  # seconds; fetch_token.py bounds itself well below this
+# Each of these ends the program as Ctrl-C does: the fake stops and its folder goes.
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -382,6 +413,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         + "; give it again for the next requests (the last one repeats)",
     )
     args = parser.parse_args(argv)
+    if args.demo and args.behaviour:
+        parser.error(
+            "argument --behaviour: not allowed with --demo, which sets the fake's behaviour"
+            " for each step itself"
+        )
+    # Closing the terminal (SIGHUP) or `kill` (SIGTERM) stops it as Ctrl-C does, even when
+    # started in the background (SIGINT ignored). Set before the folder exists; put back after.
+    previous = {
+        signum: signal.signal(signum, signal.default_int_handler) for signum in STOP_SIGNALS
+    }
     try:
         with _Playground(args.port) as playground:
             if args.demo:
@@ -393,6 +434,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:  # the port is taken, the temp folder cannot be written...
         print(f"error: {error}", file=sys.stderr)
         return 2
+    finally:
+        for signum, handler in previous.items():
+            if handler is not None:  # None: set outside Python, cannot be put back
+                signal.signal(signum, handler)
 
 
 def _port(text: str) -> int:
@@ -434,16 +479,21 @@ class _Playground:
             raise OSError(f"cannot listen on 127.0.0.1:{port}: {error.strerror}") from None
 
     def __enter__(self) -> _Playground:
-        self.ca.cert_pem.write_to_path(self.ca_file)
-        settings = (
-            f"[wechat]\nappid = {APPID}\nappsecret = {SECRET}\napi_base = {self.fake.base_url}\n"
-            "ca_bundle = fake-ca.pem\ncache_file = token-cache.json\n"
-        )
-        # 0600 from the start, as the README asks of a real config.ini: it holds the secret.
-        fd = os.open(self.config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with open(fd, "w", encoding="utf-8") as file:
-            file.write(settings)
-        self.fake.start()
+        try:
+            self.ca.cert_pem.write_to_path(self.ca_file)
+            settings = (
+                f"[wechat]\nappid = {APPID}\nappsecret = {SECRET}\n"
+                f"api_base = {self.fake.base_url}\n"
+                "ca_bundle = fake-ca.pem\ncache_file = token-cache.json\n"
+            )
+            # 0600 from the start, as the README asks of a real config.ini: it holds the secret.
+            fd = os.open(self.config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with open(fd, "w", encoding="utf-8") as file:
+                file.write(settings)
+            self.fake.start()
+        except BaseException:  # Ctrl-C too: `with` calls __exit__ only once __enter__ is done
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -471,27 +521,25 @@ def clean_environ() -> dict[str, str]:
 
 
 def serve(playground: _Playground, behaviours: list[Behaviour]) -> int:
-    """Serve until Ctrl-C or SIGTERM, printing how to use the fake and each request."""
+    """Serve until Ctrl-C (KeyboardInterrupt), printing how to use the fake and each request."""
     fake = playground.fake
     fake.behaviour = list(behaviours)  # one per request, the last one repeated
     fake.log = lambda line: print(f"fake WeChat got: {line}", flush=True)
-    print(
-        f"fake WeChat serving {fake.base_url}, with a certificate from a throwaway CA\n"
-        f"  its CA:    {playground.ca_file}\n"
-        f"  config:    {playground.config} (the fake account, this address, this CA)\n"
-        f"  behaviour: {' then '.join(map(str, behaviours))}\n"
-        "\n"
-        "In another terminal, from this folder:\n"
-        f"  {shlex.join(playground.command('-v'))}\n"
-        "\n"
-        "Start it with --behaviour 40164 (or -1, 45009, html, hang, ...) to make it misbehave.\n"
-        "Ctrl-C stops it and deletes the folder.",
-        flush=True,
-    )
-    # Ctrl-C and SIGTERM both stop it, even when started in the background (SIGINT ignored).
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, signal.default_int_handler)
-    try:
+    try:  # from the first line printed, Ctrl-C says "stopped", on a line of its own
+        sys.stdout.write(  # one write: print() would write the last newline separately
+            f"fake WeChat serving {fake.base_url}, with a certificate from a throwaway CA\n"
+            f"  its CA:    {playground.ca_file}\n"
+            f"  config:    {playground.config} (the fake account, this address, this CA)\n"
+            f"  behaviour: {' then '.join(map(str, behaviours))}\n"
+            "\n"
+            "In another terminal, from this folder:\n"
+            f"  {shlex.join(playground.command('-v'))}\n"
+            "\n"
+            "Start it with --behaviour 40164 (or -1, 45009, html, hang, ...)"
+            " to make it misbehave.\n"
+            "Ctrl-C stops it and deletes the folder.\n"
+        )
+        sys.stdout.flush()
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
@@ -532,7 +580,10 @@ def demo(playground: _Playground) -> int:
         print(
             f"A fake WeChat is serving {fake.base_url}, with a certificate from a throwaway CA.\n"
             f"{playground.config} holds its account, address and CA.\n"
-            "Each step runs the real fetch_token.py against it."
+            "Each step runs the real fetch_token.py against it.\n"
+            "The commands below use this fake and folder, which are gone when the demo ends.\n"
+            "For a fake that stays up, and a command to try against it, run:\n"
+            f"  {_serve_command()}"
         )
         failed = [
             str(number)
@@ -542,10 +593,12 @@ def demo(playground: _Playground) -> int:
     if failed:
         print(f"\nStep {', '.join(failed)} did not go as expected.")
         return 1
-    python = _short(sys.executable)
     next_steps = [
-        (f"{python} {_short(__file__)}", "serves the fake until Ctrl-C, to try things yourself"),
-        (f"{python} -m pytest", "runs the tests, which drive fetch_token.py the same way"),
+        (_serve_command(), "serves a fake until Ctrl-C, to try things yourself"),
+        (
+            f"{_short(sys.executable)} -m pytest",
+            "runs the tests, which drive fetch_token.py the same way",
+        ),
         ("README.md", "explains each line, and how to use a real account"),
     ]
     width = max(len(command) for command, _ in next_steps)
@@ -553,6 +606,11 @@ def demo(playground: _Playground) -> int:
     for command, what in next_steps:
         print(f"  {command:{width}}   {what}")
     return 0
+
+
+def _serve_command() -> str:
+    """The command that serves a fake until Ctrl-C, as the user would type it here."""
+    return shlex.join([_short(sys.executable), _short(os.path.abspath(__file__))])
 
 
 def _run_step(number: int, step: _Step, playground: _Playground) -> bool:

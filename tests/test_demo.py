@@ -6,23 +6,31 @@ outside the project, so every path they print is absolute and can be asserted ex
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
 import shlex
 import signal
 import socket
+import ssl
 import subprocess
 import sys
+import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 
 import fake_wechat
 from conftest import OUTPUTS, ROOT, SCRIPT
+from fake_wechat import APPID, SECRET
 
 FAKE = str(ROOT / "tests" / "fake_wechat.py")
+SERVE_FAKE = shlex.join([sys.executable, FAKE])  # the command the demo says to run next
 CLEAN_ENV = fake_wechat.clean_environ()
 
 
@@ -45,6 +53,71 @@ def _folder(out: str) -> str:
     return found.group(1)
 
 
+@contextmanager
+def _served(*args: str, cwd: Path) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
+    """The fake served as a program, and what it printed before its first request.
+
+    Whatever happens, the process is gone on exit: a test that fails cannot leave it running.
+    """
+    proc = _fake_program(*args, cwd=cwd)
+    try:
+        yield proc, _read_lines(proc, until="Ctrl-C stops it and deletes the folder.")
+    finally:
+        proc.kill()
+        proc.communicate(timeout=10)
+
+
+def _read_lines(proc: subprocess.Popen[str], until: str) -> list[str]:
+    """The lines it prints up to the one that contains `until`, read for at most 60 s."""
+    timer = threading.Timer(60, proc.kill)  # a test that waits for a line must not hang
+    timer.start()
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline().rstrip("\n")]
+        while until not in lines[-1]:
+            line = proc.stdout.readline()
+            assert line, f"ended before printing {until!r}: {lines}"
+            lines.append(line.rstrip("\n"))
+        return lines
+    finally:
+        timer.cancel()
+
+
+def _rest(proc: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
+    """What it prints until it ends (killed after `timeout` s), and its stderr.
+
+    Not communicate(): that reads the pipe itself, and misses what readline() buffered.
+    """
+    timer = threading.Timer(timeout, proc.kill)
+    timer.start()
+    try:
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        out = proc.stdout.read()
+        err = proc.stderr.read()  # short: its pipe cannot fill up while stdout is read
+        proc.wait(timeout=10)
+        return out, err
+    finally:
+        timer.cancel()
+
+
+def _served_header(url: str, folder: str, behaviour: str = "ok") -> list[str]:
+    """What the served fake prints first, from a folder outside the project."""
+    command = shlex.join([sys.executable, SCRIPT, "--config", f"{folder}/config.ini", "-v"])
+    return [
+        f"fake WeChat serving {url}, with a certificate from a throwaway CA",
+        f"  its CA:    {folder}/fake-ca.pem",
+        f"  config:    {folder}/config.ini (the fake account, this address, this CA)",
+        f"  behaviour: {behaviour}",
+        "",
+        "In another terminal, from this folder:",
+        f"  {command}",
+        "",
+        "Start it with --behaviour 40164 (or -1, 45009, html, hang, ...) to make it misbehave.",
+        "Ctrl-C stops it and deletes the folder.",
+    ]
+
+
 def test_demo_shows_each_step_with_its_command(tmp_path: Path) -> None:
     with _fake_program("--demo", cwd=tmp_path) as proc:
         out, err = proc.communicate(timeout=120)
@@ -52,6 +125,21 @@ def test_demo_shows_each_step_with_its_command(tmp_path: Path) -> None:
     assert (proc.returncode, err) == (0, "")
     folder = _folder(out)
     run = shlex.join([sys.executable, SCRIPT, "--config", f"{folder}/config.ini"])
+    lines = out.splitlines()
+    assert re.fullmatch(
+        r"A fake WeChat is serving https://127\.0\.0\.1:\d+, with a certificate from a"
+        r" throwaway CA\.",
+        lines[0],
+    )
+    # Its commands cannot be copied once it ends: it says so, and what to run instead.
+    assert lines[1:7] == [
+        f"{folder}/config.ini holds its account, address and CA.",
+        "Each step runs the real fetch_token.py against it.",
+        "The commands below use this fake and folder, which are gone when the demo ends.",
+        "For a fake that stays up, and a command to try against it, run:",
+        f"  {SERVE_FAKE}",
+        "",
+    ]
     commands = [line for line in out.splitlines() if line.startswith("$ ")]
     assert commands[:4] == [
         f"$ {run} -v",
@@ -69,23 +157,20 @@ def test_demo_shows_each_step_with_its_command(tmp_path: Path) -> None:
         "(exit 1)",
         "(exit 3; that server got no request)",  # refused before the URL was sent
     ]
-    lines = out.splitlines()
     assert lines.count("fake_token_1") == 2
     assert f"* CA bundle: {folder}/fake-ca.pem" in lines
     assert any(line.startswith("* time since start: DNS ") for line in lines)
     answer = json.loads(next(line for line in lines if line.startswith("{")))
     assert (answer["access_token"], answer["cached"]) == ("fake_token_1", True)
-    assert any(
-        line.startswith("hint: add 203.0.113.7 to the IP whitelist (IP白名单) in 公众号后台")
-        for line in lines
-    )
+    # the hint's wording is fetch_token.py's, tested there: here, that the demo shows it
+    assert any(line.startswith("hint: add 203.0.113.7 to the IP whitelist (") for line in lines)
     assert (
         f"error: TLS: the certificate of 127.0.0.1 is not from a CA in {folder}/fake-ca.pem"
         " (untrusted CA); nothing was sent"
     ) in lines
     assert lines[-4:-2] == [
         "Every step went as expected. Next:",
-        f"  {sys.executable} {FAKE}   serves the fake until Ctrl-C, to try things yourself",
+        f"  {SERVE_FAKE}   serves a fake until Ctrl-C, to try things yourself",
     ]
     assert not os.path.exists(folder)
 
@@ -131,25 +216,13 @@ def test_demo_says_when_a_step_goes_wrong(
 def test_served_fake_prints_a_command_that_works_and_stops_cleanly(
     signum: int, tmp_path: Path
 ) -> None:
-    with _fake_program("--behaviour", "-1", "--behaviour", "ok", cwd=tmp_path) as proc:
-        timer = threading.Timer(60, proc.kill)  # a test that waits for a line must not hang
-        timer.start()
-        assert proc.stdout is not None
-        head = []
-        while not head or not head[-1].startswith("Ctrl-C"):
-            head.append(proc.stdout.readline().rstrip("\n"))
-        timer.cancel()
+    with _served("--behaviour", "-1", "--behaviour", "ok", cwd=tmp_path) as (proc, head):
         folder = _folder("\n".join(head))
-        command = shlex.join([sys.executable, SCRIPT, "--config", f"{folder}/config.ini", "-v"])
-        assert head[3:7] == [
-            "  behaviour: -1 then ok",
-            "",
-            "In another terminal, from this folder:",
-            f"  {command}",
-        ]
+        url = head[0].split()[3].rstrip(",")
+        assert head == _served_header(url, folder, "-1 then ok")
 
         used = subprocess.run(
-            shlex.split(command),
+            shlex.split(head[6]),
             cwd=tmp_path,
             env=CLEAN_ENV,
             capture_output=True,
@@ -161,12 +234,12 @@ def test_served_fake_prints_a_command_that_works_and_stops_cleanly(
         assert "* attempt 1 of 3 failed: errcode -1: system error" in used.stderr.splitlines()
 
         proc.send_signal(signum)
-        rest, err = proc.communicate(timeout=10)
+        rest, err = _rest(proc, timeout=10)
     OUTPUTS.extend((rest, err))
     assert (proc.returncode, err) == (0, "")
     assert rest.splitlines() == [
-        "fake WeChat got: GET /cgi-bin/token, answered -1",
-        "fake WeChat got: GET /cgi-bin/token, answered ok",
+        "fake WeChat got: GET /cgi-bin/token, answered errcode -1",
+        "fake WeChat got: GET /cgi-bin/token, answered access_token fake_token_1",
         "stopped",
     ]
     assert not os.path.exists(folder)
@@ -200,7 +273,7 @@ def test_bad_arguments_get_one_message_and_exit_2(
 def test_a_port_in_use_gets_one_message_exit_2_and_no_folder_left(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(fake_wechat.tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -224,3 +297,141 @@ def test_a_port_in_use_gets_one_message_exit_2_and_no_folder_left(
 )
 def test_behaviours_are_read_as_the_help_says(text: str, behaviour: object) -> None:
     assert fake_wechat._behaviour(text) == behaviour
+
+
+def test_behaviour_with_demo_is_a_usage_error(tmp_path: Path) -> None:
+    # the demo sets the fake's behaviour for each step: a --behaviour would be ignored
+    env = {**CLEAN_ENV, "TMPDIR": str(tmp_path)}
+    for args in (["--demo", "--behaviour", "40164"], ["--behaviour", "hang", "--demo"]):
+        done = subprocess.run(
+            [sys.executable, FAKE, *args],
+            cwd=tmp_path,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert (done.returncode, done.stdout) == (2, "")
+        assert done.stderr == (
+            "usage: fake_wechat.py [-h] [--demo] [--port PORT] [--behaviour B]\n"
+            "fake_wechat.py: error: argument --behaviour: not allowed with --demo,"
+            " which sets the fake's behaviour for each step itself\n"
+        )
+    assert list(tmp_path.iterdir()) == []  # stopped before making its folder
+
+
+def test_served_fake_logs_what_it_answered_to_each_kind_of_request(tmp_path: Path) -> None:
+    behaviours = ["--behaviour", "45009", "--behaviour", "html", "--behaviour", "ok"]
+    with _served(*behaviours, cwd=tmp_path) as (proc, head):
+        folder = _folder("\n".join(head))
+        url = head[0].split()[3].rstrip(",")
+        assert head == _served_header(url, folder, "45009 then html then ok")
+        tls = ssl.create_default_context(cafile=f"{folder}/fake-ca.pem")
+
+        def ask(path: str, body: dict[str, str] | None = None) -> str:
+            """The body it answers, or its HTTP status if not 200 (no proxy, fake's CA)."""
+            https = http.client.HTTPSConnection(urlsplit(url).netloc, context=tls, timeout=10)
+            try:
+                if body is None:
+                    https.request("GET", path)
+                else:
+                    headers = {"Content-Type": "application/json"}
+                    https.request("POST", path, json.dumps(body), headers)
+                response = https.getresponse()
+                answer = response.read().decode()
+                return answer if response.status == 200 else f"HTTP {response.status}"
+            finally:
+                https.close()
+
+        account = {"grant_type": "client_credential", "appid": APPID, "secret": SECRET}
+        token = "/cgi-bin/token?" + urlencode(account)
+        api = "/cgi-bin/get_api_domain_ip?access_token="
+        got = [
+            ask(token),  # as told: 45009, then an HTML page
+            ask(token),
+            ask(token),  # then all is well: fake_token_1
+            ask(api + "fake_token_1"),
+            ask(token),  # fake_token_2 replaces fake_token_1
+            ask(api + "fake_token_1"),  # so the API refuses the old one
+            ask(api),
+            ask("/cgi-bin/stable_token", account),  # fake_token_3
+            ask("/cgi-bin/stable_token"),  # with GET
+            ask(token.replace("secret=", "secret=wrong")),
+            ask("/nowhere"),
+        ]
+        proc.send_signal(signal.SIGINT)
+        rest, err = _rest(proc, timeout=10)
+    OUTPUTS.extend((*got, rest, err))
+    assert [json.loads(answer).get("errcode") for answer in got if answer.startswith("{")] == [
+        45009,
+        None,
+        None,
+        None,
+        40001,
+        41001,
+        None,
+        43002,
+        40125,
+    ]
+    assert (proc.returncode, err) == (0, "")
+    # each line says what that request got, never the query that holds the secret
+    assert rest.splitlines() == [
+        f"fake WeChat got: {line}"
+        for line in [
+            "GET /cgi-bin/token, answered errcode 45009",
+            "GET /cgi-bin/token, answered HTTP 200 (html)",
+            "GET /cgi-bin/token, answered access_token fake_token_1",
+            "GET /cgi-bin/get_api_domain_ip, answered ip_list",
+            "GET /cgi-bin/token, answered access_token fake_token_2",
+            "GET /cgi-bin/get_api_domain_ip, answered errcode 40001",
+            "GET /cgi-bin/get_api_domain_ip, answered errcode 41001",
+            "POST /cgi-bin/stable_token, answered access_token fake_token_3",
+            "GET /cgi-bin/stable_token, answered errcode 43002",
+            "GET /cgi-bin/token, answered errcode 40125",
+            "GET /nowhere, answered HTTP 404",
+        ]
+    ] + ["stopped"]
+
+
+STOPS = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
+
+
+@pytest.mark.parametrize("signum", STOPS, ids=[s.name for s in STOPS])
+def test_a_signal_as_soon_as_it_prints_stops_the_served_fake_and_deletes_its_folder(
+    signum: signal.Signals, tmp_path: Path
+) -> None:
+    # Closing its terminal (SIGHUP) or `kill` (SIGTERM) cleans up as Ctrl-C does.
+    proc = _fake_program(cwd=tmp_path)
+    try:
+        head = _read_lines(proc, until="config.ini")  # the first flush: the folder is known
+        folder = _folder("\n".join(head))
+        proc.send_signal(signum)
+        rest, err = _rest(proc, timeout=10)
+    finally:
+        proc.kill()
+        proc.communicate(timeout=10)
+    OUTPUTS.extend((*head, rest, err))
+    url = head[0].split()[3].rstrip(",")
+    assert (proc.returncode, err) == (0, "")
+    assert head + rest.splitlines() == [*_served_header(url, folder), "stopped"]
+    assert not os.path.exists(folder)
+
+
+@pytest.mark.parametrize("signum", STOPS, ids=[s.name for s in STOPS])
+def test_a_signal_during_the_demo_stops_it_and_deletes_its_folder(
+    signum: signal.Signals, tmp_path: Path
+) -> None:
+    proc = _fake_program("--demo", cwd=tmp_path)
+    try:
+        head = _read_lines(proc, until="config.ini")  # printed just before step 1 runs
+        folder = _folder("\n".join(head))
+        proc.send_signal(signum)
+        out, err = _rest(proc, timeout=30)
+    finally:
+        proc.kill()
+        proc.communicate(timeout=10)
+    OUTPUTS.extend((*head, out, err))
+    assert (proc.returncode, err) == (130, "interrupted\n")
+    assert "Every step went as expected. Next:" not in out
+    assert not os.path.exists(folder)
