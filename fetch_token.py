@@ -75,6 +75,7 @@ def get_access_token(
     force_refresh: bool = False,
     cacert: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    proxy: str | None = None,
     log: Callable[[str], None] | None = None,
 ) -> AccessToken:
     """Ask WeChat for an access_token, once, and return it with its lifetime.
@@ -84,6 +85,9 @@ def get_access_token(
     does that). With stable=True, the stable_token endpoint is asked instead: it gives
     every caller the same token while that is valid, and replaces it only when
     force_refresh=True (at most 20 times a day, 30 seconds apart).
+
+    `proxy` is a proxy URL (http://[user:password@]host:port), "" for none; None leaves
+    libcurl to read https_proxy and no_proxy from the environment, as curl does.
 
     Raises WeChatAPIError (with .errcode, .errmsg and .hint) when WeChat refuses,
     TLSError when the certificate fails verification, ResponseError when the answer is
@@ -102,8 +106,12 @@ def get_access_token(
     cacert = cacert or _certifi_bundle()
     note(f"{'GET' if body is None else 'POST'} {url}")
     note(f"CA bundle: {cacert}")
+    if (in_use := _proxy_in_use(proxy, os.environ)) is not None:
+        note(f"proxy: {''.join(in_use)}")
     try:
-        response = _http_request(url, cacert, timeout, body)  # $ch = curl_init(); ... curl_close
+        response = _http_request(
+            url, cacert, timeout, body, proxy
+        )  # $ch = curl_init(); ... curl_close
         note(f"HTTP {response.status} from {response.address}")
         note("time since start: " + response.timings)
         token = parse_token_response(response.status, response.output)  # json_decode($output)
@@ -123,7 +131,9 @@ def token_url(api_base: str, appid: str, secret: str) -> str:
     return f"{api_base.rstrip('/')}{TOKEN_PATH}?{query}"
 
 
-def _http_request(url: str, cacert: str, timeout: float, body: bytes | None = None) -> _Response:
+def _http_request(
+    url: str, cacert: str, timeout: float, body: bytes | None = None, proxy: str | None = None
+) -> _Response:
     """GET `url` (or POST `body` as JSON) with pycurl, TLS verified, bounded in time and size."""
     # Imported here, not at the top: a caller that fails before the request (a
     # configuration error, say) should not pay the ~30 ms that loading libcurl costs.
@@ -148,6 +158,8 @@ def _http_request(url: str, cacert: str, timeout: float, body: bytes | None = No
         c.setopt(pycurl.SSLVERSION, pycurl.SSLVERSION_TLSv1_2)  # TLS 1.2 or newer: older is broken
         c.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTPS)  # never send the secret over plain http
         c.setopt(pycurl.FOLLOWLOCATION, 0)  # a redirect is not WeChat's answer: report it
+        if proxy is not None:  # else libcurl reads https_proxy and no_proxy, as curl does
+            c.setopt(pycurl.PROXY, proxy)  # "": none. TLS to WeChat goes through a tunnel
         c.setopt(pycurl.CONNECTTIMEOUT_MS, _ms(min(timeout, CONNECT_TIMEOUT)))
         c.setopt(pycurl.TIMEOUT_MS, _ms(timeout))  # the whole request; never hang
         # libcurl keeps control until the transfer ends, so Ctrl-C would wait for the
@@ -159,7 +171,7 @@ def _http_request(url: str, cacert: str, timeout: float, body: bytes | None = No
         try:
             c.perform()  # $output = curl_exec($ch);
         except pycurl.error as error:
-            raise _transport_error(c, error, url, cacert, timeout, buffer) from None
+            raise _transport_error(c, error, url, cacert, timeout, buffer, proxy) from None
         output = buffer.getvalue()
         return _Response(  # getinfo must be called before close
             status=c.getinfo(pycurl.RESPONSE_CODE),  # e.g. 200
@@ -438,12 +450,18 @@ def _transport_error(
     cacert: str,
     timeout: float,
     buffer: _CappedBuffer,
+    proxy: str | None,
 ) -> FetchTokenError:
     """Translate libcurl's error into one the user can act on."""
     import pycurl
 
     code, message = error.args[0], str(error.args[-1])
     host = _host(url)
+    in_use = _proxy_in_use(proxy, os.environ)
+    refused = c.getinfo(pycurl.HTTP_CONNECTCODE)  # the proxy's answer to CONNECT; 0: none
+    refused = 0 if 200 <= refused <= 299 else refused  # 2xx: the tunnel was open
+    if in_use is not None and (refused or " proxy" in message):
+        return _proxy_error(in_use[0], host, refused, message)
     if buffer.too_large:
         return ResponseError(f"response larger than {MAX_BODY // 1024} KiB from {host}: refused")
     if code == pycurl.E_PEER_FAILED_VERIFICATION:
@@ -474,9 +492,53 @@ def _transport_error(
         pycurl.E_GOT_NOTHING,  # the connection closed with no answer at all
         pycurl.E_SEND_ERROR,
     )
+    where = {
+        pycurl.E_COULDNT_RESOLVE_HOST: f"check this machine's DNS: getent hosts {host}",
+        pycurl.E_COULDNT_CONNECT: f"check the route and firewall to {host}, port 443",
+    }
     return TransportError(
-        f"request to {host} failed: {message} (curl error {code})", transient=code in can_pass
+        f"request to {host} failed: {message} (curl error {code})",
+        transient=code in can_pass,
+        hint=f"{where[code]}; where the web is reached through a proxy, set https_proxy, "
+        "or proxy in config.ini"
+        if code in where
+        else "",
     )
+
+
+def _proxy_error(shown: str, host: str, refused: int, message: str) -> TransportError:
+    """The proxy could not be reached, or would not open a tunnel to WeChat."""
+    if refused == 407:
+        return TransportError(
+            f"the proxy {shown} wants a user and password (HTTP 407) to reach {host}",
+            hint="write them in the proxy's URL: http://user:password@host:port",
+        )
+    if refused:  # 403: not allowed; 502 and the like: the proxy could not reach WeChat
+        return TransportError(
+            f"the proxy {shown} refused the tunnel to {host}: HTTP {refused}",
+            transient=refused >= 500,
+            hint=f"ask the proxy's administrator to allow {host}:443, or use another proxy "
+            "(--no-proxy for none)",
+        )
+    return TransportError(
+        f"cannot connect to the proxy {shown}: {message}",
+        hint="check the proxy's address and that it runs; --no-proxy ignores https_proxy",
+    )
+
+
+def _proxy_in_use(proxy: str | None, environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """The proxy libcurl will use, password masked, and where it was set; None for none."""
+    if proxy is None:  # libcurl's own lookup, in its order (no_proxy may exempt a host)
+        for name in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+            if environ.get(name):
+                return _password_masked(environ[name]), f" ({name} in the environment)"
+        return None
+    return (_password_masked(proxy), "") if proxy else None
+
+
+def _password_masked(url: str) -> str:
+    """http://user:password@host:port as http://user:***@host:port."""
+    return re.sub(r"^([\w.+-]+://[^/@:]*:)[^/@]*@", r"\1***@", url)
 
 
 def _host(url: str) -> str:
@@ -934,6 +996,7 @@ def _fetch(
                 force_refresh=settings.force_refresh,
                 cacert=settings.cacert,
                 timeout=max(MIN_ATTEMPT, min(settings.timeout, seconds_left)),
+                proxy=settings.proxy,
                 log=log,
             )
         except FetchTokenError as error:
@@ -1212,6 +1275,7 @@ class TokenCache:
         cache_file: str | None = None,
         api_bases: Sequence[str] = API_BASES,
         cacert: str | None = None,
+        proxy: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         retries: int = DEFAULT_RETRIES,
         log: Callable[[str], None] | None = None,
@@ -1231,6 +1295,7 @@ class TokenCache:
             secret=secret,
             api_bases=tuple(_api_base(base, "api_bases") for base in api_bases),
             cacert=cacert,
+            proxy=None if proxy is None else _proxy(proxy, "proxy"),
             timeout=timeout,
             retries=retries,
             stable=stable,
@@ -1295,6 +1360,7 @@ CONFIG_KEYS = (
     "retries",
     "stable",
     "cache_file",
+    "proxy",
 )
 
 
@@ -1305,7 +1371,8 @@ MIN_SECRET = 16  # characters: a shorter "secret" would have its letters masked 
 class Settings(
     namedtuple(
         "Settings",
-        "appid secret api_bases cacert timeout retries stable force_refresh cache_file warnings",
+        "appid secret api_bases cacert proxy timeout retries stable force_refresh cache_file "
+        "warnings",
     )
 ):
     __slots__ = ()
@@ -1313,6 +1380,7 @@ class Settings(
     secret: str
     api_bases: tuple[str, ...]  # tried in turn: each retry moves to the next
     cacert: str | None  # None: certifi's bundle
+    proxy: str | None  # None: libcurl reads https_proxy; "": no proxy
     timeout: float  # seconds, for each attempt
     retries: int
     stable: bool  # POST /cgi-bin/stable_token instead of GET /cgi-bin/token
@@ -1383,11 +1451,13 @@ def _settings(
 
     timeout = first("timeout", args.timeout)
     retries = first("retries", args.retries)
+    proxy = "" if args.no_proxy else first("proxy", args.proxy)  # the environment: libcurl's
     return Settings(
         appid=appid,
         secret=secret,
         api_bases=tuple(_api_base(value, origin) for value, origin in listed) or API_BASES,
         cacert=_pick_cacert(args.cacert, section.get("ca_bundle"), path),
+        proxy=_proxy(*proxy) if isinstance(proxy, tuple) else proxy,
         timeout=_seconds(*timeout) if timeout else DEFAULT_TIMEOUT,
         retries=_retries(*retries) if retries else DEFAULT_RETRIES,
         stable=stable,
@@ -1416,6 +1486,23 @@ _HTTPS_URL = re.compile(
 
 
 _PLACEHOLDERS = ("your-appid-here", "your-appsecret-here")  # as config.ini.example has them
+
+
+def _proxy(value: str, origin: str) -> str:
+    """A proxy URL, as curl takes it: [scheme://][user:password@]host[:port]."""
+    _check_plain(value, origin)
+    if not _PROXY_URL.fullmatch(value):
+        raise ConfigError(
+            f"{origin}: '{_password_masked(value)}' is not a proxy URL; refusing",
+            hint="write it like http://proxy.example.com:3128 or http://user:password@host:port",
+        )
+    return value
+
+
+# http, https (TLS to the proxy too) or socks; the password may hold anything but / and @
+_PROXY_URL = re.compile(
+    r"((https?|socks(4a?|5h?))://)?([^/@\s]+@)?([\w.-]+|\[[\w:.%]+\])(:\d{1,5})?/?", re.A | re.I
+)
 
 
 def _credential(found: tuple[str, str] | None, key: str, path: str) -> tuple[str, str]:
@@ -1627,6 +1714,14 @@ def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="TOKEN was refused by an API call (40001, 42001, 40014): fetch a new one, unless "
         "another process already has; - reads TOKEN from stdin",
     )
+    proxy = parser.add_mutually_exclusive_group()
+    proxy.add_argument(
+        "--proxy",
+        metavar="URL",
+        help="send the request through this proxy, e.g. http://host:3128 (default: "
+        "https_proxy in the environment)",
+    )
+    proxy.add_argument("--no-proxy", action="store_true", help="use no proxy, whatever is set")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("-v", "--verbose", action="store_true", help="show what happens")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")

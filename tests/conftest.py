@@ -31,7 +31,13 @@ from fake_wechat import APPID, SECRET, FakeWeChat  # noqa: E402
 SCRIPT = str(ROOT / "fetch_token.py")
 SECRET_FORMS = {SECRET, quote(SECRET, safe=""), quote_plus(SECRET)}
 OUTPUTS: list[str] = []  # everything the tool printed during the whole suite
-ENV_TO_CLEAR = ("WECHAT_APPID", "WECHAT_APPSECRET", "https_proxy", "HTTPS_PROXY", "all_proxy")
+# Cleared for each test: the account, and the proxy variables that libcurl reads (a
+# developer's own proxy would carry the tests' requests).
+ENV_TO_CLEAR = (
+    "WECHAT_APPID",
+    "WECHAT_APPSECRET",
+    *("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"),
+)
 
 # Property-based tests: CI runs a fixed, repeatable set ("ci", the default); run
 # `pytest --hypothesis-profile=hunt` to let Hypothesis search far longer for new cases.

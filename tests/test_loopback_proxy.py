@@ -16,9 +16,9 @@ from urllib.parse import urlencode, urlsplit
 import pycurl
 import pytest
 import trustme
-from loopback_proxy import Proxy, running_proxy, unused_port
 
 from fake_wechat import APPID, SECRET, FakeWeChat
+from loopback_proxy import Proxy, running_proxy, unused_port
 
 QUERY = "/cgi-bin/token?" + urlencode(
     {"grant_type": "client_credential", "appid": APPID, "secret": SECRET}

@@ -1,0 +1,169 @@
+"""--proxy, `proxy =` in config.ini, https_proxy and --no-proxy, through a real proxy.
+
+The proxy is tests/loopback_proxy.py, its own process on 127.0.0.1: libcurl sends it
+CONNECT, and TLS to the fake WeChat runs end to end through the tunnel, verified as ever.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import pytest
+import trustme
+
+from conftest import CLI, Result
+from fake_wechat import FakeWeChat
+from loopback_proxy import running_proxy, unused_port
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+FAST = ("--no-cache", "--retries", "0")
+
+
+def _target(fake: FakeWeChat) -> str:
+    return fake.base_url.removeprefix("https://")
+
+
+def _tunnels(log: list[dict[str, object]]) -> list[tuple[object, object]]:
+    return [(entry["target"], entry["status"]) for entry in log]
+
+
+def test_the_request_goes_through_the_proxy(cli: CLI, fake: FakeWeChat) -> None:
+    with running_proxy() as proxy:
+        result = cli.main(*FAST, "--proxy", proxy.url, "-v")
+        log = proxy.log(at_least=1)
+    assert (result.code, result.out) == (0, "fake_token_1\n")
+    assert f"* proxy: {proxy.url}\n" in result.err
+    assert _tunnels(log) == [(_target(fake), 200)]
+    assert len(fake.requests) == 1  # it reached the fake, through the tunnel
+
+
+def test_the_proxy_can_be_set_in_the_config_file(cli: CLI, fake: FakeWeChat) -> None:
+    """cron jobs have no https_proxy: the setting has a place in config.ini."""
+    with running_proxy() as proxy:
+        with open("config.ini", "w", encoding="utf-8") as file:
+            file.write(f"[wechat]\nproxy = {proxy.url}\n")
+        result = cli.main(*FAST)
+        log = proxy.log(at_least=1)
+    assert result == Result(0, "fake_token_1\n", "")
+    assert _tunnels(log) == [(_target(fake), 200)]
+
+
+def test_https_proxy_in_the_environment_is_used_and_no_proxy_ignores_it(
+    cli: CLI, fake: FakeWeChat, env: pytest.MonkeyPatch
+) -> None:
+    with running_proxy() as proxy:
+        env.setenv("https_proxy", proxy.url)
+        used = cli.main(*FAST, "-v")
+        assert _tunnels(proxy.log(at_least=1)) == [(_target(fake), 200)]
+        ignored = cli.main(*FAST, "-v", "--no-proxy")
+        assert len(proxy.log()) == 1  # no second tunnel: --no-proxy went direct
+    assert (used.code, used.out) == (0, "fake_token_1\n")
+    assert f"* proxy: {proxy.url} (https_proxy in the environment)\n" in used.err
+    assert ignored.code == 0
+    assert "* proxy:" not in ignored.err
+    assert len(fake.requests) == 2
+
+
+def test_the_proxy_password_is_masked(cli: CLI, fake: FakeWeChat) -> None:
+    with running_proxy("--auth", "robot:s3cret-pw") as proxy:
+        url = proxy.url.replace("http://", "http://robot:s3cret-pw@")
+        result = cli.main(*FAST, "--proxy", url, "-v")
+        log = proxy.log(at_least=1)
+    assert (result.code, result.out) == (0, "fake_token_1\n")
+    assert f"* proxy: http://robot:***@127.0.0.1:{proxy.port}\n" in result.err
+    assert "s3cret-pw" not in result.err
+    assert log[0]["auth"] == "robot:s3cret-pw"
+
+
+@pytest.fixture(scope="module")
+def impostor() -> Iterator[FakeWeChat]:
+    """A server posing as the fake, with a certificate from a CA nobody here trusts."""
+    with FakeWeChat(trustme.CA().issue_cert("127.0.0.1", "localhost")) as server:
+        yield server
+
+
+def test_verification_still_refuses_an_impostor_behind_the_proxy(
+    cli: CLI, fake: FakeWeChat, impostor: FakeWeChat
+) -> None:
+    impostor.reset()
+    with running_proxy("--to", _target(impostor)) as proxy:
+        result = cli.main(*FAST, "--proxy", proxy.url)
+        log = proxy.log(at_least=1)
+    host = _target(fake).rsplit(":", 1)[0]
+    assert result == Result(
+        3,
+        "",
+        f"error: TLS: the certificate of {host} is not from a CA in {cli.ca_file} (untrusted "
+        "CA); nothing was sent\n"
+        "hint: behind a corporate proxy that re-signs TLS, give its CA with --cacert; "
+        "elsewhere, something is posing as WeChat: do not turn verification off\n",
+    )
+    assert _tunnels(log) == [(_target(fake), 200)]  # the tunnel was made ...
+    assert impostor.requests == []  # ... and nothing went through it
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "hint"),
+    [
+        (
+            ("--auth", "robot:pw"),
+            "the proxy {url} wants a user and password (HTTP 407) to reach 127.0.0.1",
+            "write them in the proxy's URL: http://user:password@host:port",
+        ),
+        (
+            ("--deny",),
+            "the proxy {url} refused the tunnel to 127.0.0.1: HTTP 403",
+            "ask the proxy's administrator to allow 127.0.0.1:443, or use another proxy "
+            "(--no-proxy for none)",
+        ),
+    ],
+    ids=["407", "403"],
+)
+def test_a_proxy_that_refuses_the_tunnel_is_named_and_not_retried(
+    cli: CLI, fake: FakeWeChat, options: tuple[str, ...], error: str, hint: str
+) -> None:
+    with running_proxy(*options) as proxy:
+        result = cli.main("--no-cache", "--retries", "2", "--proxy", proxy.url)
+        log = proxy.log(at_least=1)
+    assert result == Result(3, "", f"error: {error.format(url=proxy.url)}\nhint: {hint}\n")
+    assert len(log) == 1  # asked once: the same proxy gives the same answer
+    assert fake.requests == []
+
+
+def test_a_proxy_that_is_not_there(cli: CLI, fake: FakeWeChat) -> None:
+    url = f"http://127.0.0.1:{unused_port()}"
+    result = cli.main(*FAST, "--proxy", url)
+    assert (result.code, result.out) == (3, "")
+    assert result.err.startswith(f"error: cannot connect to the proxy {url}: ")
+    assert result.err.endswith(
+        "hint: check the proxy's address and that it runs; --no-proxy ignores https_proxy\n"
+    )
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["ftp://host:21", "http://host:port", "http://a b:3128", "http://host/path"],
+)
+def test_a_proxy_that_is_not_a_url_is_a_usage_error(cli: CLI, fake: FakeWeChat, value: str) -> None:
+    assert cli.main(*FAST, "--proxy", value) == Result(
+        2,
+        "",
+        f"error: --proxy: '{value}' is not a proxy URL; refusing\n"
+        "hint: write it like http://proxy.example.com:3128 or http://user:password@host:port\n",
+    )
+    assert fake.requests == []
+
+
+def test_a_bad_proxy_url_does_not_show_its_password(cli: CLI, tmp_path: Path) -> None:
+    (tmp_path / "config.ini").write_text("[wechat]\nproxy = http://me:pa55word@host:port\n")
+    result = cli.main(*FAST)
+    assert result.code == 2
+    assert "pa55word" not in result.err
+    assert result.err.startswith("error: config.ini: proxy: 'http://me:***@host:port' is not")
+    assert os.path.exists("config.ini")
