@@ -187,14 +187,22 @@ def parse_token_response(status: int, output: bytes) -> AccessToken:
     """Turn WeChat's answer into an AccessToken, or raise the matching error."""
     if status != 200:  # a 5xx is the server's trouble and may pass; a 4xx will not
         raise ResponseError(
-            f"HTTP {status} instead of 200", quoted=output, transient=500 <= status <= 599
+            f"HTTP {status} instead of 200",
+            quoted=output,
+            transient=500 <= status <= 599,
+            hint=_PORTAL if 300 <= status <= 399 else "",  # WeChat's API never redirects
         )
     if not output.strip():
         raise ResponseError("empty response (HTTP 200 with no body)")
     try:
         jsoninfo = json.loads(output)  # $jsoninfo = json_decode($output, true);
     except (ValueError, RecursionError):  # not JSON, not UTF-8, or absurdly nested
-        raise ResponseError("response is not JSON", quoted=output) from None
+        page = _HTML.match(output) is not None
+        raise ResponseError(
+            "response is a web page, not JSON" if page else "response is not JSON",
+            quoted=output,
+            hint=_PORTAL if page else "",
+        ) from None
     if not isinstance(jsoninfo, dict):
         raise ResponseError("response is not a JSON object", quoted=output)
     errcode = jsoninfo.get("errcode", 0)
@@ -291,6 +299,13 @@ def _timings(c: pycurl.Curl) -> str:
     return ", ".join(f"{name} {c.getinfo(info) * 1000:.1f} ms" for name, info in timers)
 
 
+# A web page where WeChat's JSON should be: a hotel's or office's login page, or a proxy's.
+_HTML = re.compile(rb"\s*<(!doctype html|html|head|body|meta|title|script)\b", re.I)
+_PORTAL = (
+    "a Wi-Fi or office login page (captive portal) or a proxy answered instead of WeChat: "
+    "log in with a browser on this machine, or set the proxy this network needs "
+    "(https_proxy, or proxy in config.ini)"
+)
 _TOKEN = re.compile(r"[\x21-\x7e]{1,4096}")  # printable ASCII: safe to print and store
 
 
@@ -493,14 +508,14 @@ def _transport_error(
         pycurl.E_SEND_ERROR,
     )
     where = {
-        pycurl.E_COULDNT_RESOLVE_HOST: f"check this machine's DNS: getent hosts {host}",
-        pycurl.E_COULDNT_CONNECT: f"check the route and firewall to {host}, port 443",
+        pycurl.E_COULDNT_RESOLVE_HOST: f"check this machine's DNS (getent hosts {host})",
+        pycurl.E_COULDNT_CONNECT: f"check the route and firewall from this machine to {host}",
     }
     return TransportError(
         f"request to {host} failed: {message} (curl error {code})",
         transient=code in can_pass,
-        hint=f"{where[code]}; where the web is reached through a proxy, set https_proxy, "
-        "or proxy in config.ini"
+        hint=f"{where[code]}; where the web is reached only through a proxy, set "
+        "https_proxy, or proxy in config.ini"
         if code in where
         else "",
     )
@@ -794,6 +809,9 @@ def with_retries(
             wait = retry_wait(number)
             out_of_time = time.monotonic() + wait + MIN_ATTEMPT > deadline
             if number == retries or not worth_retrying(error) or out_of_time:
+                if type(error) is TransportError and error.transient:  # no answer: say from where
+                    tried = dict.fromkeys(api_bases[: number + 1])  # each one once, in order
+                    error.hint = f"tried {' and '.join(tried)}: {error.hint}"
                 raise
             following = api_bases[(number + 1) % len(api_bases)]
             log(f"attempt {number + 1} of {retries + 1} failed: {error}")

@@ -175,6 +175,11 @@ RESPONSE_HINT = (
     "hint: this is not WeChat's API answering: check --api-base, and whether a proxy or a "
     "Wi-Fi login page is in the way"
 )
+PORTAL_HINT = (
+    "hint: a Wi-Fi or office login page (captive portal) or a proxy answered instead of "
+    "WeChat: log in with a browser on this machine, or set the proxy this network needs "
+    "(https_proxy, or proxy in config.ini)"
+)
 NETWORK_HINT = (
     "hint: check that this machine reaches WeChat (DNS, firewall, proxy); "
     "if it usually does, try again in a minute"
@@ -182,7 +187,8 @@ NETWORK_HINT = (
 
 # what the server sends -> the exact error (exit 3)
 BAD_ANSWERS = [
-    ("html", "response is not JSON: '<html><body>Welcome to Hotel WiFi</body></html>'"),
+    ("html", "response is a web page, not JSON: '<html><body>Welcome to Hotel WiFi</body></html>'"),
+    (b"<!DOCTYPE html>\n<title>Log in</title>", "response is a web page, not JSON: "),
     ("502", "HTTP 502 instead of 200: '<html>502 Bad Gateway</html>'"),
     ("redirect", "HTTP 302 instead of 200: (empty body)"),  # not followed
     ("huge", "response larger than 64 KiB from 127.0.0.1: refused"),
@@ -219,7 +225,12 @@ def test_bad_answer_exit_3_with_a_short_excerpt(
     assert (result.code, result.out) == (3, "")
     error, hint = result.err.splitlines()
     assert error.startswith(f"error: {message}")
-    assert hint == (NETWORK_HINT if behaviour == "truncated" else RESPONSE_HINT)
+    if behaviour == "truncated":  # no whole answer: it says where it asked
+        assert hint == NETWORK_HINT.replace("hint: ", f"hint: tried {fake.base_url}: ")
+    elif "web page" in message or behaviour == "redirect":  # WeChat's API never redirects
+        assert hint == PORTAL_HINT
+    else:
+        assert hint == RESPONSE_HINT
     assert result.err.count("\n") == 2
     assert len(error) < 200
     assert len(fake.requests) == 1  # a redirect is not followed
@@ -275,7 +286,11 @@ def test_connection_refused_exit_3(cli: CLI, closed_port: int) -> None:
     )
     assert (result.code, result.out) == (3, "")
     assert result.err.startswith("error: request to 127.0.0.1 failed: Failed to connect")
-    assert result.err.endswith(f"(curl error 7)\n{NETWORK_HINT}\n")
+    assert result.err.endswith(
+        f"(curl error 7)\nhint: tried https://127.0.0.1:{closed_port}: check the route and "
+        "firewall from this machine to 127.0.0.1; where the web is reached only through a "
+        "proxy, set https_proxy, or proxy in config.ini\n"
+    )
 
 
 def test_runs_where_fcntl_does_not_exist(cli: CLI) -> None:
