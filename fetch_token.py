@@ -943,8 +943,9 @@ def cached_access_token(
             if entry and not why_not and entry.access_token == refused:
                 why_not = "it is the token that was refused"
             if entry and not why_not:
-                log(f"cache: token from {path}, valid for {entry.expires_at - now:.0f} s more")
-                return AccessToken(entry.access_token, int(entry.expires_at - now)), True
+                left = int(entry.expires_at - now)  # whole seconds, as --json says it too
+                log(f"cache: token from {path}, valid for {left} s more")
+                return AccessToken(entry.access_token, left), True
             if why_not:
                 log(f"cache: not using the token in {path}: {why_not}")
         failure = _noted_failure(lock, key, since)
@@ -1685,13 +1686,33 @@ class _ArgumentParser(argparse.ArgumentParser):
         raise ConfigError(message, hint="see --help")  # exit 2, printed like every error
 
 
+_HELP_EPILOG = f"""\
+output:
+  stdout carries the token alone, or with --json one JSON object, so that
+  TOKEN=$(python fetch_token.py) and TOKEN=$(fetch-token) work; messages go
+  to stderr.
+
+configuration:
+  WECHAT_APPID and WECHAT_APPSECRET, else {DEFAULT_CONFIG} in the current folder
+  (or --config PATH); config.ini.example shows every key. A proxy: --proxy, or
+  proxy in the config; else https_proxy and no_proxy, as curl reads them.
+
+exit codes:
+  0 token printed, 1 WeChat answered an errcode, 2 usage or configuration,
+  3 network, TLS, HTTP or response failure, 74 stdout cannot take the token,
+  141 stdout closed early, 70 a bug in this tool. Ctrl-C: killed by SIGINT.
+"""
+
+
 def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = _ArgumentParser(
         prog="fetch-token" if _INSTALLED else "fetch_token.py",
         allow_abbrev=False,  # what is parsed is what was typed: --js is not --json
-        description="Fetch a WeChat Official Account access_token over verified TLS. "
-        "The AppSecret comes from WECHAT_APPSECRET or the config file, never from a flag: "
-        "every user of the machine can read command lines.",
+        description="Fetch a WeChat Official Account access_token over verified TLS.\n"
+        "The AppSecret comes from WECHAT_APPSECRET or the config file, never from a\n"
+        "flag: every user of the machine can read command lines.",
+        epilog=_HELP_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # the epilog's lines as written
     )
     parser.add_argument("--config", metavar="PATH", help=f"config file (default {DEFAULT_CONFIG})")
     parser.add_argument("--appid", help="the AppID (default: WECHAT_APPID, then config)")

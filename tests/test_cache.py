@@ -61,6 +61,20 @@ def test_verbose_says_where_the_token_came_from(
     assert second[0].endswith(" s more")
 
 
+def test_verbose_and_json_give_the_same_time_left(
+    cli: CLI, fake: FakeWeChat, cache_file: Path
+) -> None:
+    """-v said "valid for 7200 s more" (rounded) while --json said 7199 (cut)."""
+    cli.main()
+    entry = json.loads(cache_file.read_text())
+    entry["expires_at"] = time.time() + 7000.9  # a fraction that rounds up, and is cut down
+    cache_file.write_text(json.dumps(entry))
+    result = cli.main("--json", "-v")
+    left = json.loads(result.out)["expires_in"]
+    assert left in (7000, 6999)  # a moment passes
+    assert result.err == f"* cache: token from {cache_file}, valid for {left} s more\n"
+
+
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
 def test_cache_folder_is_0700_and_files_0600(cli: CLI, cache_file: Path) -> None:
     cli.main()

@@ -525,6 +525,28 @@ def test_help_goes_to_stdout_like_a_token(cli: CLI) -> None:
     assert result.out.startswith("usage: fetch_token.py [-h]")
 
 
+def test_help_gives_the_exit_codes_where_config_is_looked_for_and_what_stdout_holds(
+    cli: CLI,
+) -> None:
+    help_text = cli.main("--help").out
+    assert help_text.endswith(
+        "\noutput:\n"
+        "  stdout carries the token alone, or with --json one JSON object, so that\n"
+        "  TOKEN=$(python fetch_token.py) and TOKEN=$(fetch-token) work; messages go\n"
+        "  to stderr.\n"
+        "\n"
+        "configuration:\n"
+        "  WECHAT_APPID and WECHAT_APPSECRET, else config.ini in the current folder\n"
+        "  (or --config PATH); config.ini.example shows every key. A proxy: --proxy, or\n"
+        "  proxy in the config; else https_proxy and no_proxy, as curl reads them.\n"
+        "\n"
+        "exit codes:\n"
+        "  0 token printed, 1 WeChat answered an errcode, 2 usage or configuration,\n"
+        "  3 network, TLS, HTTP or response failure, 74 stdout cannot take the token,\n"
+        "  141 stdout closed early, 70 a bug in this tool. Ctrl-C: killed by SIGINT.\n"
+    )
+
+
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
 def test_help_to_a_full_stdout_is_exit_74(cli: CLI) -> None:
     """argparse swallowed the write error and exited 0."""
