@@ -175,6 +175,11 @@ def sandbox(
     config = app / "config.ini"
     config.write_text(f"[wechat]\nappid = {APPID}\nappsecret = {SECRET}\n", encoding="utf-8")
     config.chmod(0o600)
+    # The recipes' .venv/bin/python: this Python, the one with pycurl and certifi.
+    (app / ".venv" / "bin").mkdir(parents=True)
+    venv_python = app / ".venv" / "bin" / "python"
+    venv_python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n', encoding="utf-8")
+    venv_python.chmod(0o755)
     yield box
     backup_fake.reset()
 
@@ -355,3 +360,55 @@ def test_every_link_to_a_section_finds_it(readme: str) -> None:
     links = re.findall(r"\]\(#([^)]+)\)", text)
     assert links  # the test reads them
     assert sorted(set(links) - anchors) == []
+
+
+# --- The cron recipe, run as cron runs it ------------------------------------------------
+
+
+def _cron_script(readme: str) -> Block:
+    (block,) = [b for b in runnable(readme) if b.text.startswith("#!/bin/sh\n")]
+    return block
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/env"), reason="needs env -i")
+@pytest.mark.parametrize("readme", READMES)
+def test_the_cron_recipe_works_as_cron_runs_it(readme: str, sandbox: Sandbox) -> None:
+    """cron gives a minimal PATH, no shell variables, and the home folder as the current
+    one: the recipe found no `python`, and a failure left an empty token.txt.new."""
+    script = sandbox.app / "refresh-token.sh"
+    script.write_text(sandbox.substitute(_cron_script(readme).text), encoding="utf-8")
+    script.chmod(0o755)
+    # No PYTHONPATH under cron, so certifi's bundle does not trust the fakes: the config
+    # names their CA, as a config behind a re-signing proxy would.
+    config = sandbox.app / "config.ini"
+    config.write_text(config.read_text() + f"ca_bundle = {sandbox.ca_file}\n")
+    cron = ["/usr/bin/env", "-i", "PATH=/usr/bin:/bin", f"HOME={sandbox.home}", "SHELL=/bin/sh"]
+
+    def run() -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [*cron, str(script)],
+            cwd=sandbox.home,  # cron starts jobs in the home folder
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
+        OUTPUTS.extend((done.stdout, done.stderr))
+        return done
+
+    done = run()
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    token = sandbox.app / "token.txt"
+    assert token.read_text() == "fake_token_1\n"
+    assert oct(token.stat().st_mode & 0o777) == oct(0o600)
+
+    sandbox.fakes[0].behaviour = 40164  # refused: the old token stays, nothing is left over
+    config.write_text(config.read_text() + "cache_file = no-cache-here/token.json\n")
+    done = run()
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.startswith("error: errcode 40164: ")
+    assert token.read_text() == "fake_token_1\n"
+    assert sorted(p.name for p in sandbox.app.iterdir() if p.name.startswith("token")) == [
+        "token.txt"
+    ]
