@@ -107,7 +107,7 @@ def get_access_token(
     note(f"{'GET' if body is None else 'POST'} {url}")
     note(f"CA bundle: {cacert}")
     if (in_use := _proxy_in_use(proxy, os.environ)) is not None:
-        note(f"proxy: {''.join(in_use)}")
+        note(f"proxy: {_proxy_shown(in_use[0])}{in_use[1]}")
     try:
         response = _http_request(
             url, cacert, timeout, body, proxy
@@ -473,10 +473,12 @@ def _transport_error(
     code, message = error.args[0], str(error.args[-1])
     host = _host(url)
     in_use = _proxy_in_use(proxy, os.environ)
+    if in_use is not None:  # libcurl may quote the proxy's URL, password and all
+        message = _proxy_password_masked(message, in_use[0])
     refused = c.getinfo(pycurl.HTTP_CONNECTCODE)  # the proxy's answer to CONNECT; 0: none
     refused = 0 if 200 <= refused <= 299 else refused  # 2xx: the tunnel was open
     if in_use is not None and (refused or " proxy" in message):
-        return _proxy_error(in_use[0], host, refused, message)
+        return _proxy_error(_proxy_shown(in_use[0]), host, refused, message)
     if buffer.too_large:
         return ResponseError(f"response larger than {MAX_BODY // 1024} KiB from {host}: refused")
     if code == pycurl.E_PEER_FAILED_VERIFICATION:
@@ -542,18 +544,33 @@ def _proxy_error(shown: str, host: str, refused: int, message: str) -> Transport
 
 
 def _proxy_in_use(proxy: str | None, environ: Mapping[str, str]) -> tuple[str, str] | None:
-    """The proxy libcurl will use, password masked, and where it was set; None for none."""
+    """The URL of the proxy libcurl will use, and where it was set; None for none."""
     if proxy is None:  # libcurl's own lookup, in its order (no_proxy may exempt a host)
         for name in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
             if environ.get(name):
-                return _password_masked(environ[name]), f" ({name} in the environment)"
+                return environ[name], f" ({name} in the environment)"
         return None
-    return (_password_masked(proxy), "") if proxy else None
+    return (proxy, "") if proxy else None
 
 
-def _password_masked(url: str) -> str:
-    """http://user:password@host:port as http://user:***@host:port."""
-    return re.sub(r"^([\w.+-]+://[^/@:]*:)[^/@]*@", r"\1***@", url)
+def _proxy_shown(url: str) -> str:
+    """A proxy's URL as messages show it, [scheme://][user:***@]host[:port]; a value that is
+    not a proxy URL is not shown at all: where its password ends cannot be told."""
+    if not (url.isascii() and _PROXY_URL.fullmatch(url)):
+        return "(a value that is not a proxy URL)"
+    return re.sub(r"^((?:[\w.+-]+://)?[^/@:]*:)[^/@]*@", r"\1***@", url)
+
+
+def _proxy_password_masked(text: str, url: str) -> str:
+    """`text` (libcurl's message, which may quote the proxy's URL) with the URL as shown,
+    and the password masked like the AppSecret wherever it appears."""
+    text = text.replace(url, _proxy_shown(url))
+    rest = url.partition("://")[2] or url
+    userinfo, at, _ = rest.rpartition("@")
+    _, colon, password = userinfo.partition(":") if at else rest.rpartition(":")
+    if not colon or "]" in password or (not at and password.rstrip("/").isdigit()):
+        return text  # no password: nothing after "user:", or only a port
+    return redact(text, password).replace(password, "***")
 
 
 def _host(url: str) -> str:
@@ -1510,10 +1527,11 @@ _PLACEHOLDERS = ("your-appid-here", "your-appsecret-here")  # as config.ini.exam
 def _proxy(value: str, origin: str) -> str:
     """A proxy URL, as curl takes it: [scheme://][user:password@]host[:port]."""
     _check_plain(value, origin)
-    if not _PROXY_URL.fullmatch(value):
+    if not (value.isascii() and _PROXY_URL.fullmatch(value)):  # not echoed: see _proxy_shown
         raise ConfigError(
-            f"{origin}: '{_password_masked(value)}' is not a proxy URL; refusing",
-            hint="write it like http://proxy.example.com:3128 or http://user:password@host:port",
+            f"{origin}: not a proxy URL; refusing",
+            hint="write it like http://proxy.example.com:3128 or http://user:password@host:port; "
+            "%-encode any '@', '/' or ':' in the password, and letters beyond ASCII",
         )
     return value
 

@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import quote, quote_plus
@@ -35,6 +35,7 @@ from hypothesis import strategies as st
 
 from conftest import CLI, OUTPUTS, SCRIPT, Result
 from fake_wechat import APPID, SECRET, FakeWeChat
+from loopback_proxy import running_proxy
 
 # --- The promises, as one checker -----------------------------------------------------
 
@@ -992,3 +993,68 @@ def test_config_or_cache_path_that_is_not_a_regular_file_is_refused(
     result = run_child(cli.argv((*FAST, option, path, *where), base=True), child_env({}))
     check_result(result, SECRET, json_mode=False)
     assert result.code == 2, f"{option} {kind}: exit {result.code}, not 2"
+
+
+# --- A proxy's password: shown nowhere, whatever it holds and wherever it is given --------
+
+PROXY_SHAPES = [  # {pw}: the password; {port}: a proxy on 127.0.0.1 that wants another one
+    "http://robot:{pw}@127.0.0.1:{port}",
+    "robot:{pw}@127.0.0.1:{port}",  # no scheme: curl takes it as http://
+    "socks5h://robot:{pw}@127.0.0.1:{port}",
+    "http://robot:{pw}@127.0.0.1:{port}/",
+    "HTTP://robot:{pw}@localhost:{port}",
+    "http://robot:{pw}@[::1]:{port}",
+    "http://robot:{pw}@127.0.0.1:99999",
+    "http://robot:{pw}@127.0.0.1",
+    "http://robot:{pw}@",
+    "http://robot:{pw}",
+]
+
+
+@pytest.fixture(scope="module")
+def wary_proxy() -> Iterator[str]:
+    """A real proxy that wants a password nobody in these examples gives: it answers 407."""
+    with running_proxy("--auth", "robot:not-this-one") as proxy:
+        yield str(proxy.port)
+
+
+@SHARED_FIXTURES
+@given(
+    password=secrets,
+    shape=st.sampled_from(PROXY_SHAPES),
+    where=st.sampled_from(["--proxy", "https_proxy", "config"]),
+    flags=flag_sets,
+)
+@example(password="p@ss/word:12345678", shape=PROXY_SHAPES[0], where="--proxy", flags=())
+@example(password="p@ss/word:12345678", shape=PROXY_SHAPES[1], where="config", flags=())
+def test_a_proxy_password_is_never_shown(
+    cli: CLI,
+    fake: FakeWeChat,
+    wary_proxy: str,
+    tmp_path: Path,
+    password: str,
+    shape: str,
+    where: str,
+    flags: tuple[str, ...],
+) -> None:
+    """-v names the proxy, errors name it: the password in its URL is masked in each, with
+    '@', '/' or ':' in it, with or without a scheme, and when the URL itself is refused."""
+    fake.reset()
+    url = argv_text(shape.replace("{port}", wary_proxy).replace("{pw}", password))
+    args = [*FAST, "--no-cache", "-v", *flags]
+    env: dict[str, str | None] = {"https_proxy": None}
+    config = tmp_path / "config.ini"
+    config.unlink(missing_ok=True)
+    if where == "--proxy":
+        args += ["--proxy", url]
+    elif where == "https_proxy":
+        env["https_proxy"] = url
+    else:
+        if "\n" in url or "\r" in url:  # cannot be one value in an INI file
+            return
+        config.write_text(f"[wechat]\nproxy = {url}\n", encoding="utf-8")
+        args += ["--config", str(config)]
+    result = run_main(cli, args, env)
+    check_promises(result.code, result.out, result.err, password, "--json" in args)
+    assert result.code in (2, 3), result
+    assert fake.requests == []  # the proxy said no, or there was none to ask

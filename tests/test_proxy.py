@@ -6,7 +6,6 @@ CONNECT, and TLS to the fake WeChat runs end to end through the tunnel, verified
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 import pytest
@@ -148,22 +147,45 @@ def test_a_proxy_that_is_not_there(cli: CLI, fake: FakeWeChat) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["ftp://host:21", "http://host:port", "http://a b:3128", "http://host/path"],
+    [
+        "ftp://host:21",
+        "http://host:port",
+        "http://a b:3128",
+        "http://host/path",
+        "http://me:pa55@word@host:3128",  # an '@' in the password must be %-encoded
+        "http://me:pässword@host:3128",  # pycurl takes ASCII only
+    ],
 )
-def test_a_proxy_that_is_not_a_url_is_a_usage_error(cli: CLI, fake: FakeWeChat, value: str) -> None:
+def test_a_proxy_that_is_not_a_url_is_a_usage_error_and_not_echoed(
+    cli: CLI, fake: FakeWeChat, value: str
+) -> None:
     assert cli.main(*FAST, "--proxy", value) == Result(
         2,
         "",
-        f"error: --proxy: '{value}' is not a proxy URL; refusing\n"
-        "hint: write it like http://proxy.example.com:3128 or http://user:password@host:port\n",
+        "error: --proxy: not a proxy URL; refusing\n"
+        "hint: write it like http://proxy.example.com:3128 or http://user:password@host:port; "
+        "%-encode any '@', '/' or ':' in the password, and letters beyond ASCII\n",
     )
     assert fake.requests == []
 
 
-def test_a_bad_proxy_url_does_not_show_its_password(cli: CLI, tmp_path: Path) -> None:
+def test_a_bad_proxy_in_the_environment_is_not_shown(
+    cli: CLI, fake: FakeWeChat, env: pytest.MonkeyPatch
+) -> None:
+    """libcurl quotes a proxy URL it cannot parse, password and all."""
+    env.setenv("https_proxy", "http://me:pa55@word@127.0.0.1:1")
+    result = cli.main(*FAST, "-v")
+    assert (result.code, result.out) == (3, "")
+    assert "pa55" not in result.err
+    assert "word@" not in result.err
+    assert "* proxy: (a value that is not a proxy URL) (https_proxy in the environment)\n" in (
+        result.err
+    )
+
+
+def test_a_bad_proxy_in_the_config_is_not_shown(cli: CLI, tmp_path: Path) -> None:
     (tmp_path / "config.ini").write_text("[wechat]\nproxy = http://me:pa55word@host:port\n")
     result = cli.main(*FAST)
-    assert result.code == 2
+    assert (result.code, result.out) == (2, "")
+    assert result.err.startswith("error: config.ini: proxy: not a proxy URL; refusing\n")
     assert "pa55word" not in result.err
-    assert result.err.startswith("error: config.ini: proxy: 'http://me:***@host:port' is not")
-    assert os.path.exists("config.ini")
