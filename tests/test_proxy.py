@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING
 import pytest
 import trustme
 
+import fetch_token
+
 from conftest import CLI, Result
-from fake_wechat import FakeWeChat
+from fake_wechat import APPID, SECRET, FakeWeChat
 from loopback_proxy import running_proxy, unused_port
 
 if TYPE_CHECKING:
@@ -189,3 +191,21 @@ def test_a_bad_proxy_in_the_config_is_not_shown(cli: CLI, tmp_path: Path) -> Non
     assert (result.code, result.out) == (2, "")
     assert result.err.startswith("error: config.ini: proxy: not a proxy URL; refusing\n")
     assert "pa55word" not in result.err
+
+
+def test_token_cache_takes_the_same_proxy_setting(
+    fake: FakeWeChat, ca_file: str, tmp_path: Path
+) -> None:
+    with running_proxy() as proxy:
+        tokens = fetch_token.TokenCache(
+            APPID,
+            SECRET,
+            api_bases=[fake.base_url],
+            cacert=ca_file,
+            cache_file=str(tmp_path / "token.json"),
+            proxy=proxy.url,
+        )
+        assert tokens.get().access_token == "fake_token_1"
+        assert _tunnels(proxy.log(at_least=1)) == [(_target(fake), 200)]
+    with pytest.raises(fetch_token.ConfigError, match=r"^proxy: not a proxy URL; refusing$"):
+        fetch_token.TokenCache(APPID, SECRET, proxy="http://me:pa55@word@host:1")
