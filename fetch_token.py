@@ -109,12 +109,12 @@ def get_access_token(
     if (in_use := _proxy_in_use(proxy, os.environ)) is not None:
         note(f"proxy: {_proxy_shown(in_use[0])}{in_use[1]}")
     try:
-        response = _http_request(
-            url, cacert, timeout, body, proxy
-        )  # $ch = curl_init(); ... curl_close
+        # $ch = curl_init(); curl_setopt(...); $output = curl_exec($ch); curl_close($ch);
+        response = _http_request(url, cacert, timeout, body, proxy)
         note(f"HTTP {response.status} from {response.address}")
         note("time since start: " + response.timings)
-        token = parse_token_response(response.status, response.output)  # json_decode($output)
+        # $jsoninfo = json_decode($output, true); $access_token = $jsoninfo["access_token"];
+        token = parse_token_response(response.status, response.output)
         if redact(token.access_token, secret) != token.access_token:  # never print the secret
             raise ResponseError("the access_token in the answer holds the AppSecret: refused")
         return token
@@ -146,12 +146,14 @@ def _http_request(
     c = pycurl.Curl()  # $ch = curl_init();
     try:
         c.setopt(pycurl.URL, url)  # curl_setopt($ch, CURLOPT_URL, $url);
-        c.setopt(pycurl.WRITEFUNCTION, buffer.write)  # CURLOPT_RETURNTRANSFER: keep the body
+        # curl_setopt($ch, CURLOPT_RETURNTRANSFER, 1); pycurl hands the body to a function
+        c.setopt(pycurl.WRITEFUNCTION, buffer.write)
         if body is not None:  # stable_token: POST a JSON body instead of a GET
             c.setopt(pycurl.POSTFIELDS, body)
             c.setopt(pycurl.HTTPHEADER, ["Content-Type: application/json"])
-        # Verification ON: the PHP example set both to FALSE, which lets anyone on the
-        # path pose as api.weixin.qq.com and collect the AppSecret from the URL.
+        # curl_setopt($ch, CURLOPT_SSL_VERIFYPEER, FALSE); and VERIFYHOST, FALSE: both ON
+        # here. Off, they let anyone on the path pose as api.weixin.qq.com and collect the
+        # AppSecret from the URL.
         c.setopt(pycurl.SSL_VERIFYPEER, 1)  # the certificate must chain to a trusted CA ...
         c.setopt(pycurl.SSL_VERIFYHOST, 2)  # ... and name the host we asked for
         c.setopt(pycurl.CAINFO, os.fsencode(cacert))  # trusted CAs (bytes: any path works)
