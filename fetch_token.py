@@ -103,6 +103,8 @@ def get_access_token(
         url, body = stable_token_request(api_base, appid, secret, force_refresh)
     else:
         url, body = token_url(api_base, appid, secret), None  # $url = "...?grant_type=...";
+    if proxy:  # as the command checks it: pycurl takes ASCII only, and libcurl quotes it
+        _proxy(proxy, "proxy")
     cacert = cacert or _certifi_bundle()
     note(f"{'GET' if body is None else 'POST'} {url}")
     note(f"CA bundle: {cacert}")
@@ -162,6 +164,7 @@ def _http_request(
         c.setopt(pycurl.FOLLOWLOCATION, 0)  # a redirect is not WeChat's answer: report it
         if proxy is not None:  # else libcurl reads https_proxy and no_proxy, as curl does
             c.setopt(pycurl.PROXY, proxy)  # "": none. TLS to WeChat goes through a tunnel
+            c.setopt(pycurl.NOPROXY, "")  # a proxy named here is used for every host
         c.setopt(pycurl.CONNECTTIMEOUT_MS, _ms(min(timeout, CONNECT_TIMEOUT)))
         c.setopt(pycurl.TIMEOUT_MS, _ms(timeout))  # the whole request; never hang
         # libcurl keeps control until the transfer ends, so Ctrl-C would wait for the
@@ -477,10 +480,11 @@ def _transport_error(
     in_use = _proxy_in_use(proxy, os.environ)
     if in_use is not None:  # libcurl may quote the proxy's URL, password and all
         message = _proxy_password_masked(message, in_use[0])
-    refused = c.getinfo(pycurl.HTTP_CONNECTCODE)  # the proxy's answer to CONNECT; 0: none
-    refused = 0 if 200 <= refused <= 299 else refused  # 2xx: the tunnel was open
-    if in_use is not None and (refused or " proxy" in message):
-        return _proxy_error(_proxy_shown(in_use[0]), host, refused, message)
+    # The proxy's answer to CONNECT: 0 if it gave none, 2xx if it opened the tunnel.
+    tunnel = c.getinfo(pycurl.HTTP_CONNECTCODE)
+    if in_use is not None and not 200 <= tunnel <= 299 and code != pycurl.E_URL_MALFORMAT:
+        target = url.split("/")[2]  # host:port, as the proxy was asked for it
+        return _proxy_error(_proxy_shown(in_use[0]), target, tunnel, message, timeout)
     if buffer.too_large:
         return ResponseError(f"response larger than {MAX_BODY // 1024} KiB from {host}: refused")
     if code == pycurl.E_PEER_FAILED_VERIFICATION:
@@ -511,33 +515,48 @@ def _transport_error(
         pycurl.E_GOT_NOTHING,  # the connection closed with no answer at all
         pycurl.E_SEND_ERROR,
     )
-    where = {
+    check = {
         pycurl.E_COULDNT_RESOLVE_HOST: f"check this machine's DNS (getent hosts {host})",
         pycurl.E_COULDNT_CONNECT: f"check the route and firewall from this machine to {host}",
     }
     return TransportError(
         f"request to {host} failed: {message} (curl error {code})",
         transient=code in can_pass,
-        hint=f"{where[code]}; where the web is reached only through a proxy, set "
+        hint=f"{check[code]}; where the web is reached only through a proxy, set "
         "https_proxy, or proxy in config.ini"
-        if code in where
+        if code in check
         else "",
     )
 
 
-def _proxy_error(shown: str, host: str, refused: int, message: str) -> TransportError:
-    """The proxy could not be reached, or would not open a tunnel to WeChat."""
-    if refused == 407:
+def _proxy_error(
+    shown: str, where: str, answer: int, message: str, timeout: float
+) -> TransportError:
+    """The proxy could not be reached, did not answer, or would not open a tunnel to
+    `where`. Only a 5xx is retried: the proxy could not reach WeChat, its backup may do."""
+    if answer == 407:
         return TransportError(
-            f"the proxy {shown} wants a user and password (HTTP 407) to reach {host}",
-            hint="write them in the proxy's URL: http://user:password@host:port",
+            f"the proxy {shown} wants a user and password (HTTP 407) to reach {where}",
+            hint="write them in the proxy's URL, http://user:password@host:port; if they are "
+            "there, they are not the right ones",
         )
-    if refused:  # 403: not allowed; 502 and the like: the proxy could not reach WeChat
+    if 300 <= answer <= 399:  # a redirect to a login page, most likely
         return TransportError(
-            f"the proxy {shown} refused the tunnel to {host}: HTTP {refused}",
-            transient=refused >= 500,
-            hint=f"ask the proxy's administrator to allow {host}:443, or use another proxy "
+            f"the proxy {shown} answered HTTP {answer} instead of opening a tunnel to {where}",
+            hint=_PORTAL,
+        )
+    if answer:  # 403: not allowed; 502 and the like: the proxy could not reach WeChat
+        return TransportError(
+            f"the proxy {shown} refused the tunnel to {where}: HTTP {answer}",
+            transient=answer >= 500,
+            hint=f"ask the proxy's administrator to allow {where}, or use another proxy "
             "(--no-proxy for none)",
+        )
+    if "imed out" in message:  # "Connection timed out", "Operation timed out"
+        return TransportError(
+            f"no answer from the proxy {shown} within {round(timeout, 2):g} s: {message}",
+            hint="check the proxy's address and port, and that it speaks HTTP (or the scheme "
+            "in its URL); --no-proxy ignores https_proxy",
         )
     return TransportError(
         f"cannot connect to the proxy {shown}: {message}",
@@ -548,9 +567,11 @@ def _proxy_error(shown: str, host: str, refused: int, message: str) -> Transport
 def _proxy_in_use(proxy: str | None, environ: Mapping[str, str]) -> tuple[str, str] | None:
     """The URL of the proxy libcurl will use, and where it was set; None for none."""
     if proxy is None:  # libcurl's own lookup, in its order (no_proxy may exempt a host)
+        exempt = environ.get("no_proxy") or environ.get("NO_PROXY")
+        unless = "; not for the hosts in no_proxy" if exempt else ""
         for name in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
             if environ.get(name):
-                return environ[name], f" ({name} in the environment)"
+                return environ[name], f" ({name} in the environment{unless})"
         return None
     return (proxy, "") if proxy else None
 
@@ -946,7 +967,9 @@ def cached_access_token(
     if path is None:  # --no-cache
         return _fetch(settings, log, deadline), False
     wanted = _wanted(settings, time.time())
-    key = f"{_request_key(wanted)} {settings.cacert or ''}"  # who may share a failure
+    # Who may share a failure: the same request, by the same way (CA bundle, proxy).
+    way = settings.proxy and _proxy_shown(settings.proxy)  # None: the environment's
+    key = f"{_request_key(wanted)} {settings.cacert or ''} {way!r}"
     since = time.time()  # a failure noted after this is news to this run
     lock = _lock(path, deadline, key, since, log)
     try:
@@ -1529,7 +1552,8 @@ _PLACEHOLDERS = ("your-appid-here", "your-appsecret-here")  # as config.ini.exam
 def _proxy(value: str, origin: str) -> str:
     """A proxy URL, as curl takes it: [scheme://][user:password@]host[:port]."""
     _check_plain(value, origin)
-    if not (value.isascii() and _PROXY_URL.fullmatch(value)):  # not echoed: see _proxy_shown
+    url = _PROXY_URL.fullmatch(value) if value.isascii() else None  # see _proxy_shown
+    if url is None or not 0 < int(url["port"] or 1080) < 65536:
         raise ConfigError(
             f"{origin}: not a proxy URL; refusing",
             hint="write it like http://proxy.example.com:3128 or http://user:password@host:port; "
@@ -1540,7 +1564,8 @@ def _proxy(value: str, origin: str) -> str:
 
 # http, https (TLS to the proxy too) or socks; the password may hold anything but / and @
 _PROXY_URL = re.compile(
-    r"((https?|socks(4a?|5h?))://)?([^/@\s]+@)?([\w.-]+|\[[\w:.%]+\])(:\d{1,5})?/?", re.A | re.I
+    r"((https?|socks(4a?|5h?))://)?([^/@\s]+@)?([\w.-]+|\[[\w:.%]+\])(:(?P<port>\d{1,5}))?/?",
+    re.A | re.I,
 )
 
 

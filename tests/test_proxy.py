@@ -113,13 +113,14 @@ def test_verification_still_refuses_an_impostor_behind_the_proxy(
     [
         (
             ("--auth", "robot:pw"),
-            "the proxy {url} wants a user and password (HTTP 407) to reach 127.0.0.1",
-            "write them in the proxy's URL: http://user:password@host:port",
+            "the proxy {url} wants a user and password (HTTP 407) to reach {target}",
+            "write them in the proxy's URL, http://user:password@host:port; if they are "
+            "there, they are not the right ones",
         ),
         (
             ("--deny",),
-            "the proxy {url} refused the tunnel to 127.0.0.1: HTTP 403",
-            "ask the proxy's administrator to allow 127.0.0.1:443, or use another proxy "
+            "the proxy {url} refused the tunnel to {target}: HTTP 403",
+            "ask the proxy's administrator to allow {target}, or use another proxy "
             "(--no-proxy for none)",
         ),
     ],
@@ -131,7 +132,10 @@ def test_a_proxy_that_refuses_the_tunnel_is_named_and_not_retried(
     with running_proxy(*options) as proxy:
         result = cli.main("--no-cache", "--retries", "2", "--proxy", proxy.url)
         log = proxy.log(at_least=1)
-    assert result == Result(3, "", f"error: {error.format(url=proxy.url)}\nhint: {hint}\n")
+    names = {"url": proxy.url, "target": _target(fake)}
+    assert result == Result(
+        3, "", f"error: {error.format(**names)}\nhint: {hint.format(**names)}\n"
+    )
     assert len(log) == 1  # asked once: the same proxy gives the same answer
     assert fake.requests == []
 
@@ -209,3 +213,77 @@ def test_token_cache_takes_the_same_proxy_setting(
         assert _tunnels(proxy.log(at_least=1)) == [(_target(fake), 200)]
     with pytest.raises(fetch_token.ConfigError, match=r"^proxy: not a proxy URL; refusing$"):
         fetch_token.TokenCache(APPID, SECRET, proxy="http://me:pa55@word@host:1")
+
+
+# --- What an outside review found: each of these once showed the password or misled ------
+
+
+def test_a_proxy_url_without_a_scheme_has_its_password_masked_too(
+    cli: CLI, fake: FakeWeChat
+) -> None:
+    """curl takes bob:pw@host:port as http://; -v and the error printed the password."""
+    url = f"bob:Pr0xyPassw0rdXYZ@127.0.0.1:{unused_port()}"
+    result = cli.main(*FAST, "-v", "--proxy", url)
+    assert (result.code, result.out) == (3, "")
+    assert "Pr0xyPassw0rdXYZ" not in result.err
+    shown = url.replace("Pr0xyPassw0rdXYZ", "***")
+    assert f"* proxy: {shown}\n" in result.err
+    assert f"error: cannot connect to the proxy {shown}: " in result.err
+
+
+@pytest.mark.parametrize("port", ["0", "99999"])
+def test_a_proxy_port_out_of_range_is_a_usage_error(cli: CLI, fake: FakeWeChat, port: str) -> None:
+    """libcurl quoted the whole URL, password and all, and it was exit 3, not 2."""
+    result = cli.main(*FAST, "--proxy", f"http://u:SekritProxyPw@127.0.0.1:{port}")
+    assert (result.code, result.err.splitlines()[0]) == (
+        2,
+        "error: --proxy: not a proxy URL; refusing",
+    )
+    assert "SekritProxyPw" not in result.err
+
+
+def test_a_non_ascii_proxy_is_a_config_error_from_python_too(ca_file: str) -> None:
+    """get_access_token() raised a bare UnicodeEncodeError (pycurl takes ASCII only)."""
+    with pytest.raises(fetch_token.ConfigError, match=r"^proxy: not a proxy URL; refusing$"):
+        fetch_token.get_access_token(
+            APPID, SECRET, cacert=ca_file, proxy="http://u:pässwörd12345@127.0.0.1:1"
+        )
+
+
+def test_no_proxy_does_not_bypass_a_proxy_named_on_purpose(
+    cli: CLI, fake: FakeWeChat, env: pytest.MonkeyPatch
+) -> None:
+    """-v named the proxy while no_proxy sent the request past it: a whitelisted proxy's
+    fixed IP was not used, and WeChat said 40164."""
+    env.setenv("no_proxy", "*")
+    with running_proxy() as proxy:
+        result = cli.main(*FAST, "--proxy", proxy.url)
+        log = proxy.log(at_least=1)
+    assert result == Result(0, "fake_token_1\n", "")
+    assert _tunnels(log) == [(_target(fake), 200)]
+
+
+def test_verbose_says_no_proxy_may_exempt_a_host_from_the_environments_proxy(
+    cli: CLI, fake: FakeWeChat, env: pytest.MonkeyPatch
+) -> None:
+    env.setenv("https_proxy", "http://127.0.0.1:1")
+    env.setenv("no_proxy", "127.0.0.1")  # libcurl goes direct, as curl would
+    result = cli.main(*FAST, "-v")
+    assert (result.code, result.out) == (0, "fake_token_1\n")
+    assert (
+        "* proxy: http://127.0.0.1:1 (https_proxy in the environment; not for the hosts in "
+        "no_proxy)\n"
+    ) in result.err
+
+
+def test_a_proxy_that_never_answers_is_named(cli: CLI, fake: FakeWeChat, stalled_port: int) -> None:
+    """The message said "no answer from 127.0.0.1" and the hint spoke of WeChat."""
+    url = f"http://127.0.0.1:{stalled_port}"
+    result = cli.main("--no-cache", "--retries", "0", "--timeout", "1", "--proxy", url)
+    assert (result.code, result.out) == (3, "")
+    assert result.err.startswith(f"error: no answer from the proxy {url} within 1 s: ")
+    assert result.err.endswith(
+        "hint: check the proxy's address and port, and that it speaks HTTP (or the scheme in "
+        "its URL); --no-proxy ignores https_proxy\n"
+    )
+    assert fake.requests == []
