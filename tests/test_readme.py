@@ -412,3 +412,41 @@ def test_the_cron_recipe_works_as_cron_runs_it(readme: str, sandbox: Sandbox) ->
     assert sorted(p.name for p in sandbox.app.iterdir() if p.name.startswith("token")) == [
         "token.txt"
     ]
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/env"), reason="needs env -i")
+def test_the_cron_recipe_leaves_nothing_behind_when_killed(sandbox: Sandbox) -> None:
+    """A job killed mid-request (cron's own timeout, a reboot) left an empty token.txt.new."""
+    import signal
+    import time
+
+    script = sandbox.app / "refresh-token.sh"
+    script.write_text(sandbox.substitute(_cron_script(READMES[0]).text), encoding="utf-8")
+    script.chmod(0o755)
+    config = sandbox.app / "config.ini"
+    config.write_text(config.read_text() + f"ca_bundle = {sandbox.ca_file}\n")
+    (sandbox.app / "token.txt").write_text("old_token\n")
+    sandbox.fakes[0].behaviour = "hang"
+    cron = ["/usr/bin/env", "-i", "PATH=/usr/bin:/bin", f"HOME={sandbox.home}", "SHELL=/bin/sh"]
+    with subprocess.Popen(
+        [*cron, str(script)],
+        cwd=sandbox.home,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as cron gives each job
+    ) as job:
+        try:
+            deadline = time.monotonic() + TIMEOUT
+            while not sandbox.fakes[0].requests and time.monotonic() < deadline:
+                time.sleep(0.02)  # until the request is under way, the new file open
+            assert (sandbox.app / "token.txt.new").exists()
+            os.killpg(job.pid, signal.SIGTERM)
+            out, err = job.communicate(timeout=TIMEOUT)
+        finally:
+            job.kill()
+    OUTPUTS.extend((out, err))
+    assert job.returncode != 0
+    assert (sandbox.app / "token.txt").read_text() == "old_token\n"
+    assert not (sandbox.app / "token.txt.new").exists()
