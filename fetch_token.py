@@ -1789,7 +1789,7 @@ def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
     cache.add_argument(
         "--cache-file",
         metavar="PATH",
-        help="where to keep the token (default ~/.cache/fetch_token/APPID.token.json)",
+        help="where to keep the token (default: a file per AppID in ~/.cache/fetch_token)",
     )
     cache.add_argument("--no-cache", action="store_true", help="neither read nor write a cache")
     parser.add_argument(
