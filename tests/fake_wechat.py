@@ -315,8 +315,7 @@ class _Handler(BaseHTTPRequestHandler):
             what = f"access_token {answer['access_token']}"
         else:
             what = " ".join(answer)  # ip_list
-        self.server.fake.tell(self.asked, what)
-        self._send(200, json.dumps(answer, ensure_ascii=False).encode())
+        self.reply(200, json.dumps(answer, ensure_ascii=False).encode(), what=what)
 
     def reply(
         self,
@@ -326,19 +325,12 @@ class _Handler(BaseHTTPRequestHandler):
         length: int | None = None,
         location: str | None = None,
         note: str = "",
+        what: str = "",
     ) -> None:
-        """Answer that, logged as its HTTP status and the note (a behaviour's name)."""
-        self.server.fake.tell(self.asked, f"HTTP {status}" + (f" ({note})" if note else ""))
-        self._send(status, body, content_type, length, location)
-
-    def _send(
-        self,
-        status: int,
-        body: bytes,
-        content_type: str = "application/json; charset=utf-8",
-        length: int | None = None,
-        location: str | None = None,
-    ) -> None:
+        """Answer that, logged as `what` it is (an errcode, a token), or as its HTTP status
+        and the note (a behaviour's name)."""
+        logged = what or f"HTTP {status}" + (f" ({note})" if note else "")
+        self.server.fake.tell(self.asked, logged)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body) if length is None else length))
