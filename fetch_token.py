@@ -484,7 +484,8 @@ def _transport_error(
     tunnel = c.getinfo(pycurl.HTTP_CONNECTCODE)
     if in_use is not None and not 200 <= tunnel <= 299 and code != pycurl.E_URL_MALFORMAT:
         target = url.split("/")[2]  # host:port, as the proxy was asked for it
-        return _proxy_error(_proxy_shown(in_use[0]), target, tunnel, message, timeout)
+        timed_out = code == pycurl.E_OPERATION_TIMEDOUT
+        return _proxy_error(_proxy_shown(in_use[0]), target, tunnel, message, timeout, timed_out)
     if buffer.too_large:
         return ResponseError(f"response larger than {MAX_BODY // 1024} KiB from {host}: refused")
     if code == pycurl.E_PEER_FAILED_VERIFICATION:
@@ -530,7 +531,7 @@ def _transport_error(
 
 
 def _proxy_error(
-    shown: str, where: str, answer: int, message: str, timeout: float
+    shown: str, where: str, answer: int, message: str, timeout: float, timed_out: bool
 ) -> TransportError:
     """The proxy could not be reached, did not answer, or would not open a tunnel to
     `where`. Only a 5xx is retried: the proxy could not reach WeChat, its backup may do."""
@@ -552,7 +553,7 @@ def _proxy_error(
             hint=f"ask the proxy's administrator to allow {where}, or use another proxy "
             "(--no-proxy for none)",
         )
-    if "imed out" in message:  # "Connection timed out", "Operation timed out"
+    if timed_out:
         return TransportError(
             f"no answer from the proxy {shown} within {round(timeout, 2):g} s: {message}",
             hint="check the proxy's address and port, and that it speaks HTTP (or the scheme "
@@ -579,21 +580,29 @@ def _proxy_in_use(proxy: str | None, environ: Mapping[str, str]) -> tuple[str, s
 def _proxy_shown(url: str) -> str:
     """A proxy's URL as messages show it, [scheme://][user:***@]host[:port]; a value that is
     not a proxy URL is not shown at all: where its password ends cannot be told."""
-    if not (url.isascii() and _PROXY_URL.fullmatch(url)):
+    if _matched_url(_PROXY_URL, url) is None:
         return "(a value that is not a proxy URL)"
-    return re.sub(r"^((?:[\w.+-]+://)?[^/@:]*:)[^/@]*@", r"\1***@", url)
+    password = _proxy_password(url)
+    return url.replace(f":{password}@", ":***@", 1) if password else url
 
 
 def _proxy_password_masked(text: str, url: str) -> str:
     """`text` (libcurl's message, which may quote the proxy's URL) with the URL as shown,
     and the password masked like the AppSecret wherever it appears."""
     text = text.replace(url, _proxy_shown(url))
+    password = _proxy_password(url)
+    return redact(text, password).replace(password, "***") if password else text
+
+
+def _proxy_password(url: str) -> str:
+    """The password in a proxy URL, as typed: it may hold '@', '/' or ':', so it runs from
+    the ':' after the user name to the last '@'. '' if there is none (or only a port)."""
     rest = url.partition("://")[2] or url
     userinfo, at, _ = rest.rpartition("@")
     _, colon, password = userinfo.partition(":") if at else rest.rpartition(":")
     if not colon or "]" in password or (not at and password.rstrip("/").isdigit()):
-        return text  # no password: nothing after "user:", or only a port
-    return redact(text, password).replace(password, "***")
+        return ""
+    return password
 
 
 def _host(url: str) -> str:
@@ -1531,8 +1540,7 @@ def _settings(
 def _api_base(value: str, origin: str) -> str:
     """An API base must be an https:// URL, plain enough to put a path after."""
     _check_plain(value, origin)
-    url = _HTTPS_URL.fullmatch(value) if value.isascii() else None
-    if url is None or not 0 < int(url["port"] or 443) < 65536:
+    if _matched_url(_HTTPS_URL, value) is None:
         raise ConfigError(
             f"{origin}: '{value}' is not an https:// URL; refusing",
             hint="write it like https://api.weixin.qq.com, without a path",
@@ -1552,14 +1560,20 @@ _PLACEHOLDERS = ("your-appid-here", "your-appsecret-here")  # as config.ini.exam
 def _proxy(value: str, origin: str) -> str:
     """A proxy URL, as curl takes it: [scheme://][user:password@]host[:port]."""
     _check_plain(value, origin)
-    url = _PROXY_URL.fullmatch(value) if value.isascii() else None  # see _proxy_shown
-    if url is None or not 0 < int(url["port"] or 1080) < 65536:
+    if _matched_url(_PROXY_URL, value) is None:  # not echoed: see _proxy_shown
         raise ConfigError(
             f"{origin}: not a proxy URL; refusing",
             hint="write it like http://proxy.example.com:3128 or http://user:password@host:port; "
             "%-encode any '@', '/' or ':' in the password, and letters beyond ASCII",
         )
     return value
+
+
+def _matched_url(pattern: re.Pattern[str], value: str) -> re.Match[str] | None:
+    """`value` matched whole by a URL pattern: ASCII (pycurl takes nothing else), and its
+    port, if it names one, from 1 to 65535. None if not."""
+    url = pattern.fullmatch(value) if value.isascii() else None
+    return url if url and 0 < int(url["port"] or 1) < 65536 else None
 
 
 # http, https (TLS to the proxy too) or socks; the password may hold anything but / and @
@@ -1571,7 +1585,7 @@ _PROXY_URL = re.compile(
 
 def _credential(found: tuple[str, str] | None, key: str, path: str) -> tuple[str, str]:
     """The AppID or AppSecret: required, and a single word."""
-    env = "WECHAT_APPID" if key == "appid" else "WECHAT_APPSECRET"
+    env, page = ("WECHAT_APPID", _CONSOLE) if key == "appid" else ("WECHAT_APPSECRET", _KEYS)
     if found is None:  # name the file looked for in full: cron's folder is not yours
         where = os.path.abspath(path)
         missing = "" if os.path.exists(where) else " (no such file; --config names another)"
@@ -1583,18 +1597,17 @@ def _credential(found: tuple[str, str] | None, key: str, path: str) -> tuple[str
     if value in _PLACEHOLDERS:  # not echoed: as the secret, it would be masked
         raise ConfigError(
             f"{origin}: still the example's placeholder, not your {key}",
-            hint=f"replace it with the {key} shown at {_CONSOLE if key == 'appid' else _KEYS}",
+            hint=f"replace it with the {key} shown at {page}",
         )
     if len(value) > MAX_CREDENTIAL or (key == "appsecret" and len(value) < MIN_SECRET):
         raise ConfigError(
             f"{origin}: {len(value)} characters long; an AppID has 18, an AppSecret 32",
-            hint=f"copy the {key} again from {_CONSOLE if key == 'appid' else _KEYS}",
+            hint=f"copy the {key} again from {page}",
         )
     if not _one_word(value):  # never echo the value: it may be the secret
         raise ConfigError(
             f"{origin}: contains whitespace or a non-printable character",
-            hint=f"copy the {key} again from {_CONSOLE if key == 'appid' else _KEYS}: it is "
-            "one word of letters and digits",
+            hint=f"copy the {key} again from {page}: it is one word of letters and digits",
         )
     return found
 
