@@ -21,6 +21,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlencode, urlsplit
 
 import pytest
@@ -397,41 +398,51 @@ def test_served_fake_logs_what_it_answered_to_each_kind_of_request(tmp_path: Pat
 STOPS = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
 
 
+class _Stopped(NamedTuple):
+    code: int
+    head: list[str]  # what it printed up to its folder's config.ini
+    folder: str
+    rest: str  # what it printed after the signal
+    err: str
+
+
+def _stopped_once_it_prints(*args: str, signum: int, cwd: Path, timeout: float) -> _Stopped:
+    """Run the fake program, send `signum` as soon as it has printed its folder (the first
+    flush), and collect what it printed. The process is gone on return, whatever happens."""
+    proc = _fake_program(*args, cwd=cwd)
+    try:
+        head = _read_lines(proc, until="config.ini")
+        folder = _folder("\n".join(head))
+        proc.send_signal(signum)
+        rest, err = _rest(proc, timeout=timeout)
+    finally:
+        proc.kill()
+        proc.communicate(timeout=10)
+    OUTPUTS.extend((*head, rest, err))
+    return _Stopped(proc.returncode, head, folder, rest, err)
+
+
 @pytest.mark.parametrize("signum", STOPS, ids=[s.name for s in STOPS])
 def test_a_signal_as_soon_as_it_prints_stops_the_served_fake_and_deletes_its_folder(
     signum: signal.Signals, tmp_path: Path
 ) -> None:
     # Closing its terminal (SIGHUP) or `kill` (SIGTERM) cleans up as Ctrl-C does.
-    proc = _fake_program(cwd=tmp_path)
-    try:
-        head = _read_lines(proc, until="config.ini")  # the first flush: the folder is known
-        folder = _folder("\n".join(head))
-        proc.send_signal(signum)
-        rest, err = _rest(proc, timeout=10)
-    finally:
-        proc.kill()
-        proc.communicate(timeout=10)
-    OUTPUTS.extend((*head, rest, err))
-    url = head[0].split()[3].rstrip(",")
-    assert (proc.returncode, err) == (0, "")
-    assert head + rest.splitlines() == [*_served_header(url, folder), "stopped"]
-    assert not os.path.exists(folder)
+    stopped = _stopped_once_it_prints(signum=signum, cwd=tmp_path, timeout=10)
+    url = stopped.head[0].split()[3].rstrip(",")
+    assert (stopped.code, stopped.err) == (0, "")
+    assert stopped.head + stopped.rest.splitlines() == [
+        *_served_header(url, stopped.folder),
+        "stopped",
+    ]
+    assert not os.path.exists(stopped.folder)
 
 
 @pytest.mark.parametrize("signum", STOPS, ids=[s.name for s in STOPS])
 def test_a_signal_during_the_demo_stops_it_and_deletes_its_folder(
     signum: signal.Signals, tmp_path: Path
 ) -> None:
-    proc = _fake_program("--demo", cwd=tmp_path)
-    try:
-        head = _read_lines(proc, until="config.ini")  # printed just before step 1 runs
-        folder = _folder("\n".join(head))
-        proc.send_signal(signum)
-        out, err = _rest(proc, timeout=30)
-    finally:
-        proc.kill()
-        proc.communicate(timeout=10)
-    OUTPUTS.extend((*head, out, err))
-    assert (proc.returncode, err) == (130, "interrupted\n")
-    assert "Every step went as expected. Next:" not in out
-    assert not os.path.exists(folder)
+    # Its folder is printed just before step 1 runs.
+    stopped = _stopped_once_it_prints("--demo", signum=signum, cwd=tmp_path, timeout=30)
+    assert (stopped.code, stopped.err) == (130, "interrupted\n")
+    assert "Every step went as expected. Next:" not in stopped.rest
+    assert not os.path.exists(stopped.folder)
