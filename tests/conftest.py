@@ -1,6 +1,6 @@
 """Fixtures shared by every test: one fake WeChat, and two ways to run the tool.
 
-`cli.main(...)` calls fetch_token.main(argv) in this process (fast, measured by
+`cli.main(...)` calls wechat_token.cli.main(argv) in this process (fast, measured by
 coverage); `cli.run(...)` runs `python fetch_token.py` as a user would. Both record what
 the tool printed, and after each test `_no_secret_in_output` fails it if the AppSecret,
 raw or URL-encoded, appears anywhere in that output.
@@ -24,11 +24,12 @@ from hypothesis import HealthCheck, settings
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import fetch_token  # noqa: E402
+import wechat_token.cli  # noqa: E402
 
 from fake_wechat import APPID, SECRET, FakeWeChat  # noqa: E402
 
-SCRIPT = str(ROOT / "fetch_token.py")
+PORT = str(ROOT / "fetch_token.py")  # the port of the PHP example
+COMMAND = [sys.executable, "-m", "wechat_token"]  # the tool, as `wechat-token` runs it
 SECRET_FORMS = {SECRET, quote(SECRET, safe=""), quote_plus(SECRET)}
 OUTPUTS: list[str] = []  # everything the tool printed during the whole suite
 # Cleared for each test: the account, and the proxy variables that libcurl reads (a
@@ -144,14 +145,14 @@ class CLI:
 
     def main(self, *args: str, base: bool = True) -> Result:
         self.capsys.readouterr()
-        code = fetch_token.main(self.argv(args, base))
+        code = wechat_token.cli.main(self.argv(args, base))
         out, err = self.capsys.readouterr()
         OUTPUTS.extend((out, err))
         return Result(code, out, err)
 
     def popen(self, *args: str, base: bool = True) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [sys.executable, SCRIPT, *self.argv(args, base)],
+            [*COMMAND, *self.argv(args, base)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -1,6 +1,7 @@
 """A fake of WeChat's token endpoints: real HTTPS on 127.0.0.1, certificates from trustme.
 
-The tests point fetch_token.py at it with --api-base and --cacert. It serves
+The tests point the tool (wechat_token) and the port (fetch_token.py) at it: --api-base and
+--cacert, or api_base and ca_bundle in config.ini. It serves
 GET /cgi-bin/token and POST /cgi-bin/stable_token for one account (APPID/SECRET), and
 GET /cgi-bin/get_api_domain_ip as an API call that needs a token it issued. It records
 every request it gets and every errcode it answers, and misbehaves on demand: set
@@ -10,7 +11,7 @@ those, one per request, the last one repeated.
 
 Run as a program, it is the fake for people rather than tests:
 
-    python tests/fake_wechat.py --demo          # runs fetch_token.py against it, shows all
+    python tests/fake_wechat.py --demo          # runs wechat-token against it, shows all
     python tests/fake_wechat.py                 # serves until Ctrl-C; prints the command
     python tests/fake_wechat.py --behaviour 40164   # ... and answers every request so
 """
@@ -377,8 +378,9 @@ def certifi_trusting(ca_file: str, folder: str, python: str = sys.executable) ->
 # -- run as a program: the demo, and a fake to experiment with -------------------------
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPT = os.path.join(ROOT, "fetch_token.py")
-CHILD_TIMEOUT = 30  # seconds; fetch_token.py bounds itself well below this
+# The tool, as the README runs it once requirements-dev.txt has installed it
+COMMAND = (sys.executable, "-m", "wechat_token")
+CHILD_TIMEOUT = 30  # seconds; wechat-token bounds itself well below this
 # Each of these ends the program as Ctrl-C does: the fake stops and its folder goes.
 STOP_SIGNALS = tuple(
     getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
@@ -389,10 +391,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo (--demo), or serve the fake until Ctrl-C."""
     parser = argparse.ArgumentParser(
         prog="fake_wechat.py",
-        description="A fake WeChat on 127.0.0.1 with real HTTPS, for fetch_token.py to talk to.",
+        description="A fake WeChat on 127.0.0.1 with real HTTPS, for wechat-token to talk to.",
     )
     parser.add_argument(
-        "--demo", action="store_true", help="run fetch_token.py against it, show what it does, stop"
+        "--demo", action="store_true", help="run wechat-token against it, show what it does, stop"
     )
     parser.add_argument("--port", type=_port, default=0, help="port on 127.0.0.1 (default: any)")
     parser.add_argument(
@@ -453,14 +455,14 @@ def _behaviour(text: str) -> Behaviour:
 class _Playground:
     """The fake, a throwaway CA, and a folder with its CA and a config.ini for its account.
 
-    fetch_token.py finds all it needs in that config.ini, so the commands shown to the
+    The tool finds all it needs in that config.ini, so the commands shown to the
     user are the ones a real account uses, plus `--config`. The folder goes on exit.
     """
 
-    def __init__(self, port: int = 0, script: str = SCRIPT) -> None:
-        self.script = script
+    def __init__(self, port: int = 0, command: Sequence[str] = COMMAND) -> None:
+        self._command = list(command)
         self.ca = trustme.CA()
-        self._folder = tempfile.TemporaryDirectory(prefix="fetch_token-fake-")
+        self._folder = tempfile.TemporaryDirectory(prefix="wechat_token-fake-")
         self.folder = self._folder.name
         self.ca_file = os.path.join(self.folder, "fake-ca.pem")
         self.config = os.path.join(self.folder, "config.ini")
@@ -493,8 +495,9 @@ class _Playground:
         self._folder.cleanup()
 
     def command(self, *args: str) -> list[str]:
-        """The command that runs fetch_token.py against this fake."""
-        return [_short(sys.executable), _short(self.script), "--config", self.config, *args]
+        """The command that runs the tool against this fake."""
+        program, *rest = self._command
+        return [_short(program), *rest, "--config", self.config, *args]
 
 
 def _short(path: str) -> str:
@@ -542,13 +545,13 @@ def serve(playground: _Playground, behaviours: list[Behaviour]) -> int:
 class _Step(NamedTuple):
     title: str
     args: tuple[str, ...]
-    exit_code: int  # what fetch_token.py should exit with
+    exit_code: int  # what the command should exit with
     behaviour: Behaviour = "ok"  # the fake's, for this step
     untouched: FakeWeChat | None = None  # a server that must get no request in this step
 
 
 def demo(playground: _Playground) -> int:
-    """Run fetch_token.py against the fake, showing each command and what it printed."""
+    """Run wechat-token against the fake, showing each command and what it printed."""
     fake = playground.fake
     # The same fake, but with a certificate from a CA that the config's ca_bundle lacks.
     with FakeWeChat(trustme.CA().issue_cert("127.0.0.1", "localhost")) as impostor:
@@ -572,7 +575,7 @@ def demo(playground: _Playground) -> int:
         print(
             f"A fake WeChat is serving {fake.base_url}, with a certificate from a throwaway CA.\n"
             f"{playground.config} holds its account, address and CA.\n"
-            "Each step runs the real fetch_token.py against it.\n"
+            "Each step runs the real wechat-token command against it.\n"
             "The commands below use this fake and folder, which are gone when the demo ends.\n"
             "For a fake that stays up, and a command to try against it, run:\n"
             f"  {_serve_command()}"
@@ -589,7 +592,7 @@ def demo(playground: _Playground) -> int:
         (_serve_command(), "serves a fake until Ctrl-C, to try things yourself"),
         (
             f"{_short(sys.executable)} -m pytest",
-            "runs the tests, which drive fetch_token.py the same way",
+            "runs the tests, which drive the tool the same way",
         ),
         ("README.md", "explains each line, and how to use a real account"),
     ]

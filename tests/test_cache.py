@@ -13,16 +13,18 @@ from pathlib import Path
 
 import pytest
 
-import fetch_token
+import wechat_token.cache
+import wechat_token.config
+from wechat_token.endpoints import STABLE_TOKEN, TOKEN
 
-from conftest import CLI, SCRIPT, SECRET_FORMS, Result
+from conftest import CLI, SECRET_FORMS, Result
 from fake_wechat import APPID, FakeWeChat
 
 
 @pytest.fixture
 def cache_file(tmp_path: Path) -> Path:
     """Where the cache goes by default in the tests ($XDG_CACHE_HOME is set by `env`)."""
-    return tmp_path / "cache" / "fetch_token" / f"{APPID}.token.json"
+    return tmp_path / "cache" / "wechat_token" / f"{APPID}.token.json"
 
 
 def entry(path: Path) -> dict[str, object]:
@@ -92,8 +94,10 @@ def test_cache_holds_a_fingerprint_never_the_secret(cli: CLI, cache_file: Path) 
     text = cache_file.read_text(encoding="utf-8")
     assert not [form for form in SECRET_FORMS if form.lower() in text.lower()]
     saved = entry(cache_file)
-    assert saved["secret_sha256"] == fetch_token.secret_fingerprint(os.environ["WECHAT_APPSECRET"])
-    assert saved["secret_sha256"] != fetch_token.secret_fingerprint("another secret")
+    assert saved["secret_sha256"] == wechat_token.cache.secret_fingerprint(
+        os.environ["WECHAT_APPSECRET"]
+    )
+    assert saved["secret_sha256"] != wechat_token.cache.secret_fingerprint("another secret")
     assert (saved["appid"], saved["endpoint"], saved["api_base"]) == (
         APPID,
         "/cgi-bin/token",
@@ -108,7 +112,7 @@ def test_cache_under_home_when_xdg_cache_home_is_unset_or_relative(
     cli.main()
     env.delenv("XDG_CACHE_HOME")
     assert cli.main() == Result(0, "fake_token_1\n", "")
-    assert (tmp_path / "home" / ".cache" / "fetch_token" / f"{APPID}.token.json").is_file()
+    assert (tmp_path / "home" / ".cache" / "wechat_token" / f"{APPID}.token.json").is_file()
     assert not (tmp_path / "relative").exists()
 
 
@@ -133,11 +137,11 @@ def test_force_refresh_fetches_and_stores(cli: CLI, fake: FakeWeChat) -> None:
 
 def test_cache_file_option_and_config_key(cli: CLI, fake: FakeWeChat, tmp_path: Path) -> None:
     cli.main("--cache-file", "mine.json")
-    assert entry(tmp_path / "mine.json")["access_token"] == "fake_token_1"
+    assert entry(tmp_path / "mine.json")["value"] == "fake_token_1"
     (tmp_path / "conf").mkdir()
     (tmp_path / "conf" / "config.ini").write_text("[wechat]\ncache_file = token.json\n")
     cli.main("--config", "conf/config.ini")  # relative to the config file, like ca_bundle
-    assert entry(tmp_path / "conf" / "token.json")["access_token"] == "fake_token_2"
+    assert entry(tmp_path / "conf" / "token.json")["value"] == "fake_token_2"
 
 
 def test_no_cache_and_cache_file_together_is_a_usage_error(cli: CLI) -> None:
@@ -171,7 +175,7 @@ def test_damaged_cache_is_ignored_and_replaced(
     assert f"* cache: {cache_file} is damaged or not a cache file; it will be replaced\n" in (
         result.err
     )
-    assert entry(cache_file)["access_token"] == "fake_token_1"
+    assert entry(cache_file)["value"] == "fake_token_1"
     assert cli.main() == Result(0, "fake_token_1\n", "")  # quiet without -v
 
 
@@ -183,8 +187,8 @@ def test_damaged_cache_is_ignored_and_replaced(
         {"expires_at": 1e300},  # not a Unix time: 1e12 is the year 33658
         {"expires_in": 10**400},  # would overflow a float
         {"secret_sha256": None},
-        {"access_token": "tok\u001b[2J"},  # would reach the terminal
-        {"access_token": ""},
+        {"value": "tok\u001b[2J"},  # would reach the terminal
+        {"value": ""},
         {"surprise": 1},  # a field we never write
     ],
 )
@@ -217,7 +221,7 @@ def test_cache_entry_for_something_else_means_a_fresh_token(
     result = cli.main("-v")
     assert (result.code, result.out) == (0, "fake_token_2\n")
     assert f"* cache: not using the token in {cache_file}: {reason}" in result.err
-    assert entry(cache_file)["access_token"] == "fake_token_2"
+    assert entry(cache_file)["value"] == "fake_token_2"
 
 
 def test_nan_expiry_is_never_trusted(cli: CLI, cache_file: Path) -> None:
@@ -227,7 +231,7 @@ def test_nan_expiry_is_never_trusted(cli: CLI, cache_file: Path) -> None:
 
 
 NOW = 1_000_000.0
-WANTED = fetch_token.CacheEntry(APPID, "/cgi-bin/token", "https://a", "f" * 64, "", 0, NOW)
+WANTED = wechat_token.cache.CacheEntry(APPID, "/cgi-bin/token", "https://a", "f" * 64, "", 0, NOW)
 
 
 @pytest.mark.parametrize(
@@ -246,8 +250,8 @@ WANTED = fetch_token.CacheEntry(APPID, "/cgi-bin/token", "https://a", "f" * 64, 
     ],
 )
 def test_reusable_keeps_a_safety_margin(lifetime: int, left: float, reused: bool) -> None:
-    cached = WANTED._replace(access_token="t", expires_in=lifetime, expires_at=NOW + left)
-    assert (fetch_token.reusable(cached, WANTED, NOW) == "") is reused
+    cached = WANTED._replace(value="t", expires_in=lifetime, expires_at=NOW + left)
+    assert (wechat_token.cache.reusable(cached, WANTED, NOW) == "") is reused
 
 
 def test_near_expiry_the_cli_fetches_again(cli: CLI, fake: FakeWeChat, cache_file: Path) -> None:
@@ -351,8 +355,8 @@ def test_a_process_killed_mid_write_leaves_the_old_entry(
     before = cache_file.read_bytes()
     code = (  # the real script, stalled after writing the new entry, before the rename
         "import os, runpy, sys, time; os.fsync = lambda fd: time.sleep(30); "
-        f"sys.argv = ['fetch_token.py', *{cli.argv(('--force-refresh',), True)!r}]; "
-        f"runpy.run_path({SCRIPT!r}, run_name='__main__')"
+        f"sys.argv = ['wechat-token', *{cli.argv(('--force-refresh',), True)!r}]; "
+        f"runpy.run_module('wechat_token', run_name='__main__', alter_sys=True)"
     )
     with subprocess.Popen([sys.executable, "-c", code]) as proc:
         deadline = time.monotonic() + 20
@@ -361,8 +365,8 @@ def test_a_process_killed_mid_write_leaves_the_old_entry(
         time.sleep(0.5)  # the new entry is written; the process waits in fsync
         proc.kill()
     assert cache_file.read_bytes() == before
-    [written] = cache_file.parent.glob(".fetch_token-*.tmp")  # killed mid-write: left over
-    assert json.loads(written.read_text())["access_token"] == "fake_token_2"
+    [written] = cache_file.parent.glob(".wechat_token-*.tmp")  # killed mid-write: left over
+    assert json.loads(written.read_text())["value"] == "fake_token_2"
     assert cli.main() == Result(0, "fake_token_1\n", "")  # the old entry, whole and used
     assert fake.tokens_issued == 2
 
@@ -399,10 +403,12 @@ def test_default_cache_file_per_platform(
     monkeypatch: pytest.MonkeyPatch, platform: str, environ: dict[str, str], folder: str
 ) -> None:
     monkeypatch.setattr(sys, "platform", platform)
-    path = fetch_token.default_cache_file(APPID, False, environ)
-    assert path == os.path.join(os.path.expanduser(folder), "fetch_token", f"{APPID}.token.json")
+    path = wechat_token.config.default_cache_file(APPID, TOKEN, environ)
+    assert path == os.path.join(os.path.expanduser(folder), "wechat_token", f"{APPID}.token.json")
 
 
 def test_cache_file_is_named_from_the_appid_alone() -> None:
-    path = fetch_token.default_cache_file("../wx/../etc", True, {"XDG_CACHE_HOME": "/c"})
-    assert path == "/c/fetch_token/___wx____etc.stable_token.json"
+    path = wechat_token.config.default_cache_file(
+        "../wx/../etc", STABLE_TOKEN, {"XDG_CACHE_HOME": "/c"}
+    )
+    assert path == "/c/wechat_token/___wx____etc.stable_token.json"

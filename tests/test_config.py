@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from fetch_token import CONFIG_KEYS, _parse_args, load_settings
+from wechat_token.cli import _parse_args
+from wechat_token.config import CONFIG_KEYS, load_settings
+from wechat_token.endpoints import TOKEN
 
 from conftest import CLI, ROOT, Result
 from fake_wechat import APPID, SECRET, FakeWeChat
@@ -448,4 +450,4 @@ def test_default_api_bases_are_wechat_then_its_backup_domain(no_env: object) -> 
     write_config(GOOD)
     settings = load_settings(_parse_args([]), {})
     assert settings.api_bases == ("https://api.weixin.qq.com", "https://api2.weixin.qq.com")
-    assert (settings.retries, settings.stable, settings.force_refresh) == (2, False, False)
+    assert (settings.retries, settings.endpoint, settings.force_refresh) == (2, TOKEN, False)

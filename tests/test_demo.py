@@ -27,7 +27,7 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 
 import fake_wechat
-from conftest import OUTPUTS, ROOT, SCRIPT
+from conftest import COMMAND, OUTPUTS, ROOT
 from fake_wechat import APPID, SECRET
 
 FAKE = str(ROOT / "tests" / "fake_wechat.py")
@@ -49,7 +49,7 @@ def _fake_program(*args: str, cwd: Path) -> subprocess.Popen[str]:
 
 def _folder(out: str) -> str:
     """The fake's temporary folder, as printed."""
-    found = re.search(r"(\S+/fetch_token-fake-[^/\s]+)/config\.ini", out)
+    found = re.search(r"(\S+/wechat_token-fake-[^/\s]+)/config\.ini", out)
     assert found, out
     return found.group(1)
 
@@ -104,7 +104,7 @@ def _rest(proc: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
 
 def _served_header(url: str, folder: str, behaviour: str = "ok") -> list[str]:
     """What the served fake prints first, from a folder outside the project."""
-    command = shlex.join([sys.executable, SCRIPT, "--config", f"{folder}/config.ini", "-v"])
+    command = shlex.join([*COMMAND, "--config", f"{folder}/config.ini", "-v"])
     return [
         f"fake WeChat serving {url}, with a certificate from a throwaway CA",
         f"  its CA:    {folder}/fake-ca.pem",
@@ -125,7 +125,7 @@ def test_demo_shows_each_step_with_its_command(tmp_path: Path) -> None:
     OUTPUTS.extend((out, err))
     assert (proc.returncode, err) == (0, "")
     folder = _folder(out)
-    run = shlex.join([sys.executable, SCRIPT, "--config", f"{folder}/config.ini"])
+    run = shlex.join([*COMMAND, "--config", f"{folder}/config.ini"])
     lines = out.splitlines()
     assert re.fullmatch(
         r"A fake WeChat is serving https://127\.0\.0\.1:\d+, with a certificate from a"
@@ -135,7 +135,7 @@ def test_demo_shows_each_step_with_its_command(tmp_path: Path) -> None:
     # Its commands cannot be copied once it ends: it says so, and what to run instead.
     assert lines[1:7] == [
         f"{folder}/config.ini holds its account, address and CA.",
-        "Each step runs the real fetch_token.py against it.",
+        "Each step runs the real wechat-token command against it.",
         "The commands below use this fake and folder, which are gone when the demo ends.",
         "For a fake that stays up, and a command to try against it, run:",
         f"  {SERVE_FAKE}",
@@ -163,7 +163,7 @@ def test_demo_shows_each_step_with_its_command(tmp_path: Path) -> None:
     assert any(line.startswith("* time since start: DNS ") for line in lines)
     answer = json.loads(next(line for line in lines if line.startswith("{")))
     assert (answer["access_token"], answer["cached"]) == ("fake_token_1", True)
-    # the hint's wording is fetch_token.py's, tested there: here, that the demo shows it
+    # the hint's wording is the tool's, tested there: here, that the demo shows it
     assert any(line.startswith("hint: add 203.0.113.7 to the IP whitelist (") for line in lines)
     assert (
         f"error: TLS: the certificate of 127.0.0.1 is not from a CA in {folder}/fake-ca.pem"
@@ -176,9 +176,10 @@ def test_demo_shows_each_step_with_its_command(tmp_path: Path) -> None:
     assert not os.path.exists(folder)
 
 
-# Stand-ins for fetch_token.py that break what a step shows, so that the demo must say so.
+# Stand-ins for the tool that break what a step shows, so that the demo must say so.
 ALWAYS_FETCHES = "import runpy, sys\n" + (
-    f"sys.argv.append('--no-cache')\nrunpy.run_path({SCRIPT!r}, run_name='__main__')\n"
+    "sys.argv.append('--no-cache')\n"
+    "runpy.run_module('wechat_token', run_name='__main__', alter_sys=True)\n"
 )
 ALWAYS_SUCCEEDS = "print('fake_token_1')\n"
 
@@ -204,7 +205,7 @@ def test_demo_says_when_a_step_goes_wrong(
     script = tmp_path / "fetch_token.py"
     script.write_text(stand_in, encoding="utf-8")
     monkeypatch.chdir(tmp_path)
-    with fake_wechat._Playground(script=str(script)) as playground:
+    with fake_wechat._Playground(command=[sys.executable, str(script)]) as playground:
         code = fake_wechat.demo(playground)
     out = capsys.readouterr().out
     OUTPUTS.append(out)

@@ -10,10 +10,12 @@ import time
 
 import pytest
 
-import fetch_token
-from fetch_token import AccessToken, get_access_token
+import wechat_token
+import wechat_token.errors
+import wechat_token.http
+from wechat_token import AccessToken, get_access_token
 
-from conftest import CLI, SCRIPT, Result
+from conftest import CLI, Result
 from fake_wechat import APPID, ERRMSG, SECRET, WHITELIST_IP, FakeWeChat
 
 
@@ -94,7 +96,7 @@ WECHAT_ERRORS = [
     ],
 )
 def test_whitelist_hint_names_the_address_wechat_saw(errmsg: str, ip: str) -> None:
-    assert fetch_token.hint_for(40164, errmsg).startswith(f"add {ip} to the IP whitelist")
+    assert wechat_token.errors.hint_for(40164, errmsg).startswith(f"add {ip} to the IP whitelist")
 
 
 # Errcodes fixed in WeChat's console: the hint names the page where it is now, as the
@@ -118,7 +120,7 @@ MINI_PROGRAM = "(a Mini Program's: 微信公众平台 → 管理 → 开发管�
 def test_hint_names_the_console_page_where_it_is_now(
     errcode: int, page: str, mini_program: bool
 ) -> None:
-    hint = fetch_token.hint_for(errcode, ERRMSG.get(errcode, ""))
+    hint = wechat_token.errors.hint_for(errcode, ERRMSG.get(errcode, ""))
     assert f" {page}" in hint
     assert (KEYS in hint) == (page == KEYS)
     assert (MINI_PROGRAM in hint) == mini_program
@@ -151,7 +153,7 @@ def test_wechat_error_as_json(cli: CLI, fake: FakeWeChat, how: str) -> None:
     assert json.loads(result.out) == {
         "errcode": 40164,
         "errmsg": ERRMSG[40164],
-        "hint": fetch_token.hint_for(40164, ERRMSG[40164]),
+        "hint": wechat_token.errors.hint_for(40164, ERRMSG[40164]),
     }
     assert result.err.startswith("error: errcode 40164: ")
 
@@ -269,7 +271,7 @@ def test_a_tiny_timeout_is_still_a_timeout(cli: CLI, fake: FakeWeChat) -> None:
 def test_connect_has_its_own_shorter_timeout(
     cli: CLI, monkeypatch: pytest.MonkeyPatch, stalled_port: int
 ) -> None:
-    monkeypatch.setattr(fetch_token, "CONNECT_TIMEOUT", 0.3)
+    monkeypatch.setattr(wechat_token.http, "CONNECT_TIMEOUT", 0.3)
     start = time.monotonic()
     result = cli.main(
         *("--api-base", f"https://127.0.0.1:{stalled_port}", "--timeout", "5", "--retries", "0"),
@@ -297,8 +299,8 @@ def test_runs_where_fcntl_does_not_exist(cli: CLI) -> None:
     """Windows has no fcntl: importing and running must not need it."""
     code = (
         "import runpy, sys; sys.modules['fcntl'] = None; "
-        f"sys.argv = ['fetch_token.py', *{cli.argv((), True)!r}]; "
-        f"runpy.run_path({SCRIPT!r}, run_name='__main__')"
+        f"sys.argv = ['wechat-token', *{cli.argv((), True)!r}]; "
+        f"runpy.run_module('wechat_token', run_name='__main__', alter_sys=True)"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "fake_token_1\n", "")
@@ -367,16 +369,16 @@ def test_get_access_token_returns_token_and_lifetime(fake: FakeWeChat, ca_file: 
 
 def test_get_access_token_raises_wechat_error_with_fields(fake: FakeWeChat, ca_file: str) -> None:
     fake.behaviour = 40013
-    with pytest.raises(fetch_token.WeChatAPIError) as caught:
+    with pytest.raises(wechat_token.WeChatAPIError) as caught:
         get_access_token(APPID, SECRET, api_base=fake.base_url, cacert=ca_file)
     assert (caught.value.errcode, caught.value.errmsg) == (40013, "invalid appid")
     assert str(caught.value) == "errcode 40013: invalid appid"
-    assert caught.value.hint == fetch_token.HINTS[40013]
+    assert caught.value.hint == wechat_token.errors.HINTS[40013]
 
 
 @pytest.mark.parametrize(
     ("behaviour", "error_class"),
-    [("502", fetch_token.ResponseError), ("hang", fetch_token.TransportError)],
+    [("502", wechat_token.ResponseError), ("hang", wechat_token.TransportError)],
 )
 def test_get_access_token_raises_transport_errors(
     fake: FakeWeChat, ca_file: str, behaviour: str, error_class: type[Exception]
@@ -391,7 +393,7 @@ def test_get_access_token_masks_the_secret_in_errors_and_log(
 ) -> None:
     fake.behaviour = "echo-secret"
     lines: list[str] = []
-    with pytest.raises(fetch_token.WeChatAPIError) as caught:
+    with pytest.raises(wechat_token.WeChatAPIError) as caught:
         get_access_token(APPID, SECRET, api_base=fake.base_url, cacert=ca_file, log=lines.append)
     assert caught.value.errmsg == "invalid appsecret *** (raw query: secret=***)"
     assert str(caught.value) == "errcode 40125: invalid appsecret *** (raw query: secret=***)"
@@ -402,15 +404,15 @@ def test_get_access_token_masks_the_secret_in_errors_and_log(
 def test_only_https_is_spoken_even_when_a_caller_skips_the_checks(fake: FakeWeChat) -> None:
     """The command line refuses http:// early; libcurl itself refuses it too."""
     http_base = fake.base_url.replace("https://", "http://")
-    with pytest.raises(fetch_token.TransportError, match=r"curl error 1\)$"):
+    with pytest.raises(wechat_token.TransportError, match=r"curl error 1\)$"):
         get_access_token(APPID, SECRET, api_base=http_base)
     assert fake.requests == []
 
 
 def test_all_names_the_public_api() -> None:
-    assert set(fetch_token.__all__) <= set(dir(fetch_token))
-    assert {"get_access_token", "WeChatAPIError", "TransportError", "main"} <= set(
-        fetch_token.__all__
+    assert set(wechat_token.__all__) <= set(dir(wechat_token))
+    assert {"get_access_token", "WeChatAPIError", "TransportError", "TokenCache"} <= set(
+        wechat_token.__all__
     )
-    assert issubclass(fetch_token.TLSError, fetch_token.TransportError)
-    assert issubclass(fetch_token.ResponseError, fetch_token.TransportError)
+    assert issubclass(wechat_token.TLSError, wechat_token.TransportError)
+    assert issubclass(wechat_token.ResponseError, wechat_token.TransportError)

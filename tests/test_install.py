@@ -1,6 +1,7 @@
-"""The package: the wheel that `pipx install .` builds, installed, runs as `fetch-token`.
+"""The wheel that `pipx install .` builds, installed: `wechat-token`, `python -m
+wechat_token` and the port `python -m fetch_token` run from it.
 
-Offline throughout: the wheel is built with the flit_core of this environment
+Offline throughout: the wheel is built with the setuptools of this environment
 (requirements-dev.txt) and installed with --no-index into a fresh venv, which borrows
 pycurl and certifi from this environment through a .pth file. The module takes a few
 seconds: one build and one venv, shared by its tests. POSIX only (bin/, not Scripts\\).
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import email
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -22,14 +22,14 @@ from typing import NamedTuple
 
 import pytest
 
-import fetch_token
+import wechat_token
 
 from conftest import CLI, OUTPUTS, ROOT, Result
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX venv layout (bin/)")
 
 TIMEOUT = 60  # seconds for one build, install or run; the whole module takes a few
-DIST_INFO = f"fetch_token-{fetch_token.__version__}.dist-info"
+DIST_INFO = f"wechat_token-{wechat_token.__version__}.dist-info"
 
 
 class Installed(NamedTuple):
@@ -65,8 +65,10 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     """The wheel, built offline from this folder, installed into a fresh venv."""
     dist = tmp_path_factory.mktemp("dist")
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
-    offline = ["--no-build-isolation", "--no-deps", "--no-index"]  # flit_core from here
-    _check([*pip, "wheel", *offline, "--wheel-dir", str(dist), str(ROOT)])
+    offline = ["--no-build-isolation", "--no-deps", "--no-index"]  # setuptools from here
+    source = tmp_path_factory.mktemp("source")  # a copy: the build writes beside the files
+    _copy_tree(source)
+    _check([*pip, "wheel", *offline, "--wheel-dir", str(dist), str(source)])
     (wheel,) = dist.glob("*.whl")
 
     venv = tmp_path_factory.mktemp("venv")
@@ -75,7 +77,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     # This environment's pip installs into the venv (pip >= 22.3), faster than ensurepip.
     _check([*pip, "--python", python, "install", "--no-index", "--no-deps", str(wheel)])
     # pycurl and certifi without the network: the venv also reads this environment's
-    # site-packages, after its own (so the installed fetch_token.py comes first).
+    # site-packages, after its own (so the installed modules come first).
     ours = sysconfig.get_paths()
     theirs = subprocess.run(
         [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
@@ -89,8 +91,27 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     return Installed(wheel, venv, Path(theirs))
 
 
-def test_the_wheel_holds_the_module_the_licence_and_the_metadata(installed: Installed) -> None:
-    assert installed.wheel.name == f"fetch_token-{fetch_token.__version__}-py3-none-any.whl"
+PACKAGE = sorted(path.name for path in (ROOT / "wechat_token").glob("*.py"))
+
+
+def _copy_tree(folder: Path) -> None:
+    """What a clean clone holds that the build reads, copied to FOLDER."""
+    import shutil
+
+    for name in ("pyproject.toml", "README.md", "README.zh-CN.md", "LICENSE", "MANIFEST.in"):
+        shutil.copy(ROOT / name, folder / name)
+    shutil.copy(ROOT / "config.ini.example", folder / "config.ini.example")
+    shutil.copy(ROOT / "fetch_token.py", folder / "fetch_token.py")
+    (folder / "wechat_token").mkdir()
+    for name in PACKAGE:
+        shutil.copy(ROOT / "wechat_token" / name, folder / "wechat_token" / name)
+    shutil.copytree(ROOT / "docs", folder / "docs")
+
+
+def test_the_wheel_holds_the_port_the_package_the_licence_and_the_metadata(
+    installed: Installed,
+) -> None:
+    assert installed.wheel.name == f"wechat_token-{wechat_token.__version__}-py3-none-any.whl"
     with zipfile.ZipFile(installed.wheel) as wheel:
         names = set(wheel.namelist())
         metadata = email.message_from_bytes(wheel.read(f"{DIST_INFO}/METADATA"))
@@ -98,88 +119,93 @@ def test_the_wheel_holds_the_module_the_licence_and_the_metadata(installed: Inst
         licence = wheel.read(f"{DIST_INFO}/licenses/LICENSE").decode()
     assert names == {
         "fetch_token.py",
+        *(f"wechat_token/{name}" for name in PACKAGE),
         f"{DIST_INFO}/METADATA",
         f"{DIST_INFO}/WHEEL",
         f"{DIST_INFO}/RECORD",
         f"{DIST_INFO}/entry_points.txt",
+        f"{DIST_INFO}/top_level.txt",
         f"{DIST_INFO}/licenses/LICENSE",
     }
-    assert metadata["Name"] == "fetch-token"
-    assert metadata["Version"] == fetch_token.__version__
-    assert metadata["Summary"] == (fetch_token.__doc__ or "").strip().splitlines()[0]
+    assert metadata["Name"] == "wechat-token"
+    assert metadata["Version"] == wechat_token.__version__
+    assert metadata["Summary"] == (
+        "Fetch a WeChat Official Account access_token over verified TLS, cached and shared"
+    )
     assert metadata["Requires-Python"] == ">=3.10"
     assert metadata["License-Expression"] == "MIT"
     # The same dependencies as requirements.txt.
     requirements = (ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines()
     wanted = [line for line in requirements if line and not line.startswith("#")]
     assert metadata.get_all("Requires-Dist") == wanted == ["pycurl>=7.45.3", "certifi>=2024.2.2"]
-    assert entry_points.split() == ["[console_scripts]", "fetch-token=fetch_token:main"]
+    assert entry_points.split() == [
+        "[console_scripts]",
+        "wechat-token",
+        "=",
+        "wechat_token.cli:main",
+    ]
     assert licence == (ROOT / "LICENSE").read_text(encoding="utf-8")
     assert licence.startswith("MIT License\n")
 
 
-def test_the_source_archive_holds_the_file_and_what_a_user_reads_beside_it(
-    tmp_path: Path,
-) -> None:
-    """The sdist: the module, the licence, both READMEs and the example config."""
-    import tarfile
-
-    from flit_core import buildapi
-
-    here = os.getcwd()
-    os.chdir(ROOT)  # flit builds from the current folder
-    try:
-        name = buildapi.build_sdist(str(tmp_path))
-    finally:
-        os.chdir(here)
-    with tarfile.open(tmp_path / name) as archive:
-        names = {member.split("/", 1)[1] for member in archive.getnames()}
-    assert names == {
-        "LICENSE",
-        "PKG-INFO",
-        "README.md",
-        "README.zh-CN.md",
-        "config.ini.example",
-        "fetch_token.py",
-        "pyproject.toml",
-    }
-
-
-def test_the_installed_module_is_the_one_imported(installed: Installed, tmp_path: Path) -> None:
-    code = "import fetch_token, certifi, pycurl; print(fetch_token.__file__)"
+def test_the_installed_modules_are_the_ones_imported(installed: Installed, tmp_path: Path) -> None:
+    code = "import fetch_token, wechat_token; print(fetch_token.__file__, wechat_token.__file__)"
     result = installed.run("python", "-c", code, cwd=tmp_path)
     assert result.code == 0, result.err
-    assert Path(result.out.strip()) == installed.site_packages / "fetch_token.py"
+    port, package = map(Path, result.out.split())
+    assert port == installed.site_packages / "fetch_token.py"
+    assert package == installed.site_packages / "wechat_token" / "__init__.py"
 
 
-def test_fetch_token_version(installed: Installed, cli: CLI, tmp_path: Path) -> None:
-    """Each way of running it names itself as the user typed it."""
-    version = fetch_token.__version__
-    assert cli.main("--version", base=False) == Result(0, f"fetch_token.py {version}\n", "")
-    assert installed.run("fetch-token", "--version", cwd=tmp_path) == Result(
-        0, f"fetch-token {version}\n", ""
-    )
-    assert installed.run("python", "-m", "fetch_token", "--version", cwd=tmp_path) == Result(
-        0, f"fetch_token.py {version}\n", ""
-    )
-    help_text = installed.run("fetch-token", "--help", cwd=tmp_path)
-    assert help_text.out.startswith("usage: fetch-token [-h]")
-
-
-@pytest.mark.parametrize("delay", [0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05])
-def test_ctrl_c_while_fetch_token_starts_gives_no_traceback(
-    installed: Installed, tmp_path: Path, delay: float
+def test_each_way_of_running_the_tool_names_it_wechat_token(
+    installed: Installed, cli: CLI, tmp_path: Path
 ) -> None:
-    """The wrapper imports the module as fetch_token, not __main__: a Ctrl-C during that
-    import printed a traceback through lines of fetch_token.py."""
+    version = f"wechat-token {wechat_token.__version__}\n"
+    assert cli.main("--version", base=False) == Result(0, version, "")
+    assert installed.run("wechat-token", "--version", cwd=tmp_path) == Result(0, version, "")
+    assert installed.run("python", "-m", "wechat_token", "--version", cwd=tmp_path) == Result(
+        0, version, ""
+    )
+    help_text = installed.run("wechat-token", "--help", cwd=tmp_path)
+    assert help_text.out.startswith("usage: wechat-token [-h]")
+
+
+def test_wechat_token_fetches_a_token(installed: Installed, cli: CLI, tmp_path: Path) -> None:
+    args = ("--api-base", cli.fake.base_url, "--cacert", cli.ca_file, "--no-cache")
+    assert installed.run("wechat-token", *args, cwd=tmp_path) == Result(0, "fake_token_1\n", "")
+    assert len(cli.fake.requests) == 1
+
+
+def test_wechat_token_exits_with_mains_code(installed: Installed, cli: CLI, tmp_path: Path) -> None:
+    """The console-script wrapper passes main()'s return value to sys.exit."""
+    cli.fake.behaviour = 40164
+    args = ("--api-base", cli.fake.base_url, "--cacert", cli.ca_file, "--no-cache")
+    result = installed.run("wechat-token", *args, cwd=tmp_path)
+    assert (result.code, result.out) == (1, "")
+    assert "40164" in result.err
+    assert cli.fake.errcodes == [40164]
+
+
+def test_the_installed_port_fetches_a_token(installed: Installed, cli: CLI, tmp_path: Path) -> None:
+    """`python -m fetch_token` from the wheel: the port reads config.ini in this folder."""
+    (tmp_path / "config.ini").write_text(
+        f"[wechat]\napi_base = {cli.fake.base_url}\nca_bundle = {cli.ca_file}\n",
+        encoding="utf-8",
+    )
+    assert installed.run("python", "-m", "fetch_token", cwd=tmp_path) == Result(
+        0, "fake_token_1\n", ""
+    )
+
+
+def test_ctrl_c_while_wechat_token_waits_kills_it_by_sigint(
+    installed: Installed, cli: CLI, tmp_path: Path
+) -> None:
+    """From main() on, Ctrl-C ends the installed command at once, as it ends curl."""
+    cli.fake.behaviour = "hang"
     environment = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    args = ("--api-base", cli.fake.base_url, "--cacert", cli.ca_file, "--no-cache")
     with subprocess.Popen(
-        [
-            str(installed.venv / "bin" / "fetch-token"),
-            "--no-cache",
-            "--api-base",
-            "https://127.0.0.1:9",
-        ],
+        [str(installed.venv / "bin" / "wechat-token"), *args],
         cwd=tmp_path,
         env=environment,
         stdin=subprocess.DEVNULL,
@@ -188,26 +214,45 @@ def test_ctrl_c_while_fetch_token_starts_gives_no_traceback(
         text=True,
     ) as proc:
         try:
-            time.sleep(delay)
+            deadline = time.monotonic() + TIMEOUT
+            while not cli.fake.requests and time.monotonic() < deadline:
+                time.sleep(0.01)
             proc.send_signal(signal.SIGINT)
             out, err = proc.communicate(timeout=TIMEOUT)
         finally:
             proc.kill()
     OUTPUTS.extend((out, err))
-    assert re.search(r'fetch_token\.py", line [1-9]', err) is None, err
+    assert (proc.returncode, out, err) == (-signal.SIGINT, "", "")
 
 
-def test_fetch_token_fetches_a_token(installed: Installed, cli: CLI, tmp_path: Path) -> None:
-    args = ("--api-base", cli.fake.base_url, "--cacert", cli.ca_file, "--no-cache")
-    assert installed.run("fetch-token", *args, cwd=tmp_path) == Result(0, "fake_token_1\n", "")
-    assert len(cli.fake.requests) == 1
+def test_the_source_archive_holds_the_files_and_what_a_user_reads_beside_them(
+    tmp_path: Path,
+) -> None:
+    """The sdist: the port, the package, the licence, the READMEs, docs/ and the example."""
+    import tarfile
 
-
-def test_fetch_token_exits_with_mains_code(installed: Installed, cli: CLI, tmp_path: Path) -> None:
-    """The console-script wrapper passes main()'s return value to sys.exit."""
-    cli.fake.behaviour = 40164
-    args = ("--api-base", cli.fake.base_url, "--cacert", cli.ca_file, "--no-cache")
-    result = installed.run("fetch-token", *args, cwd=tmp_path)
-    assert (result.code, result.out) == (1, "")
-    assert "40164" in result.err
-    assert cli.fake.errcodes == [40164]
+    source = tmp_path / "source"
+    source.mkdir()
+    _copy_tree(source)
+    pip = [
+        sys.executable,
+        "-c",
+        "import sys; from setuptools import build_meta as b; print(b.build_sdist(sys.argv[1]))",
+        str(tmp_path),
+    ]
+    done = subprocess.run(pip, cwd=source, capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr
+    name = done.stdout.strip().splitlines()[-1]
+    with tarfile.open(tmp_path / name) as archive:
+        names = {member.split("/", 1)[1] for member in archive.getnames() if "/" in member}
+    assert {
+        "LICENSE",
+        "PKG-INFO",
+        "README.md",
+        "README.zh-CN.md",
+        "config.ini.example",
+        "fetch_token.py",
+        "pyproject.toml",
+        *(f"wechat_token/{name}" for name in PACKAGE),
+        *(f"docs/{path.name}" for path in (ROOT / "docs").glob("*.md")),
+    } <= names

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -19,9 +18,13 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-import fetch_token
+import wechat_token
+import wechat_token.cache
+import wechat_token.cli
+import wechat_token.redact
+from wechat_token.files import replace_file
 
-from conftest import CLI, OUTPUTS, SCRIPT, Result
+from conftest import CLI, COMMAND, OUTPUTS, Result
 from fake_wechat import APPID, SECRET, FakeWeChat
 
 HEX_SECRET = "0123456789abcdef0123456789abcdef"  # a real AppSecret's shape: 32 hex digits
@@ -36,7 +39,7 @@ def _run(
 ) -> Result:
     """Run fetch_token.py in a subprocess with exactly this environment; bounded in time."""
     done = subprocess.run(
-        [sys.executable, SCRIPT, *cli.argv(args, True)],
+        [*COMMAND, *cli.argv(args, True)],
         env=env,  # type: ignore[arg-type]
         stdin=subprocess.DEVNULL,
         stdout=stdout or subprocess.PIPE,  # type: ignore[arg-type]
@@ -69,7 +72,7 @@ def test_a_secret_at_the_end_of_a_long_error_body_is_masked_before_the_cut(
         3,
         "",
         "error: HTTP 401 instead of 200: 'unauthorized: " + "x" * 44 + " secret=***'\n"
-        f"hint: {fetch_token.ResponseError.hint}\n",
+        f"hint: {wechat_token.ResponseError.hint}\n",
     )
 
 
@@ -97,7 +100,7 @@ def test_a_token_that_holds_the_secret_is_refused_not_printed(
         3,
         "",
         "error: the access_token in the answer holds the AppSecret: refused\n"
-        f"hint: {fetch_token.ResponseError.hint}\n",
+        f"hint: {wechat_token.ResponseError.hint}\n",
     )
 
 
@@ -125,7 +128,7 @@ def test_a_huge_number_in_the_cache_file_makes_the_entry_damaged(
     result = cli.main("--cache-file", str(cache), "-v")
     assert (result.code, result.out) == (0, "fake_token_2\n")
     assert f"* cache: {cache} is damaged or not a cache file; it will be replaced\n" in result.err
-    assert json.loads(cache.read_text())["access_token"] == "fake_token_2"
+    assert json.loads(cache.read_text())["value"] == "fake_token_2"
 
 
 @pytest.mark.parametrize(
@@ -226,8 +229,8 @@ def _without(module: str, argv: list[str]) -> Result:
     """Run the command in a Python where `module` cannot be imported."""
     code = (
         f"import runpy, sys; sys.modules[{module!r}] = None; "
-        f"sys.argv = ['fetch_token.py', *{argv!r}]; "
-        f"runpy.run_path({SCRIPT!r}, run_name='__main__')"
+        f"sys.argv = ['wechat-token', *{argv!r}]; "
+        f"runpy.run_module('wechat_token', run_name='__main__', alter_sys=True)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     OUTPUTS.extend((done.stdout, done.stderr))
@@ -264,14 +267,14 @@ def test_a_full_stdout_is_exit_74(cli: CLI) -> None:
     assert (result.code, result.err) == (
         74,
         "error: cannot write to stdout: No space left on device\n"
-        f"hint: {fetch_token._OutputError.hint}\n",
+        f"hint: {wechat_token.cli.OutputError.hint}\n",
     )
 
 
 def _with_closed(redirect: str, argv: list[str]) -> subprocess.CompletedProcess[str]:
     """Run fetch_token.py from sh with one of its streams closed: '>&-' or '2>&-'."""
     done = subprocess.run(
-        ["/bin/sh", "-c", f'"$0" "$@" {redirect}', sys.executable, SCRIPT, *argv],
+        ["/bin/sh", "-c", f'"$0" "$@" {redirect}', *COMMAND, *argv],
         capture_output=True,
         text=True,
         timeout=30,
@@ -286,7 +289,7 @@ def test_a_closed_stdout_is_exit_74_and_nothing_is_fetched(cli: CLI, fake: FakeW
     assert (done.returncode, done.stderr) == (
         74,
         "error: stdout is closed: there is nowhere to print the token\n"
-        f"hint: {fetch_token._OutputError.hint}\n",
+        f"hint: {wechat_token.cli.OutputError.hint}\n",
     )
     assert fake.requests == []
 
@@ -337,7 +340,7 @@ def test_an_abbreviated_option_is_refused(cli: CLI) -> None:
     ],
 )
 def test_invisible_characters_are_shown_as_escapes(char: str, shown: str) -> None:
-    assert fetch_token.sanitize(f"a{char}b") == f"a{shown}b"
+    assert wechat_token.redact.sanitize(f"a{char}b") == f"a{shown}b"
 
 
 def test_an_empty_errmsg_leaves_no_dangling_colon(cli: CLI, fake: FakeWeChat) -> None:
@@ -401,11 +404,13 @@ def test_a_signal_during_the_cache_write_takes_effect_after_the_rename(
         # process could go to; the command itself has no other thread while it writes.
         signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
 
-    entry = fetch_token.CacheEntry(APPID, "/cgi-bin/token", "https://x", "0" * 64, "t", 7200, 1.0)
+    entry = wechat_token.cache.CacheEntry(
+        APPID, "/cgi-bin/token", "https://x", "0" * 64, "t", 7200, 1.0
+    )
     before = signal.signal(signal.SIGTERM, lambda *_: seen.append(os.listdir(tmp_path)))
     monkeypatch.setattr(os, "fsync", fsync_then_signal)
     try:
-        fetch_token._write_cache(str(path), entry)
+        replace_file(str(path), json.dumps(entry._asdict()).encode())
     finally:
         signal.signal(signal.SIGTERM, before)
     assert seen == [["token.json"]]
@@ -420,7 +425,7 @@ def test_a_cached_token_that_holds_the_secret_is_not_used(
     cache = tmp_path / "token.json"
     assert cli.main("--cache-file", str(cache)).out == "good_token\n"
     entry = json.loads(cache.read_text())
-    cache.write_text(json.dumps({**entry, "access_token": "TOKEN_" + HEX_SECRET[:10]}))
+    cache.write_text(json.dumps({**entry, "value": "TOKEN_" + HEX_SECRET[:10]}))
     result = cli.main("--cache-file", str(cache), "-v")
     assert (result.code, result.out) == (0, "good_token\n")
     assert "its token holds a piece of the AppSecret" in result.err
@@ -472,7 +477,7 @@ def test_a_forged_note_in_the_lock_file_is_ignored(
 
     cache = tmp_path / "token.json"
     assert cli.main("--cache-file", str(cache)).code == 0
-    key = f"{APPID} /cgi-bin/token {fake.base_url} {fetch_token.secret_fingerprint(SECRET)} "
+    key = f"{APPID} /cgi-bin/token {fake.base_url} {wechat_token.cache.secret_fingerprint(SECRET)} "
     key += cli.ca_file
     for later, code in [(60, 3), (0.2, 3.0)]:  # dated a minute ahead; a float exit code
         with open(f"{cache}.lock", "w") as holder:
@@ -493,13 +498,13 @@ def test_main_hands_ctrl_c_to_its_default_action_while_it_runs(
     import signal
 
     seen: list[object] = []
-    real = fetch_token.cached_access_token
+    real = wechat_token.cache.cached_access_token
 
     def spy(*args: object, **kwargs: object) -> object:
         seen.append(signal.getsignal(signal.SIGINT))
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(fetch_token, "cached_access_token", spy)
+    monkeypatch.setattr(wechat_token.cli, "cached_access_token", spy)
     before = signal.getsignal(signal.SIGINT)
     assert cli.main() == Result(0, "fake_token_1\n", "")
     assert seen == [signal.SIG_DFL]
@@ -522,7 +527,7 @@ def test_a_lock_file_that_is_a_symlink_is_not_written_through(cli: CLI, tmp_path
 def test_help_goes_to_stdout_like_a_token(cli: CLI) -> None:
     result = cli.main("--help")
     assert (result.code, result.err) == (0, "")
-    assert result.out.startswith("usage: fetch_token.py [-h]")
+    assert result.out.startswith("usage: wechat-token [-h]")
 
 
 def test_help_gives_the_exit_codes_where_config_is_looked_for_and_what_stdout_holds(
@@ -532,8 +537,7 @@ def test_help_gives_the_exit_codes_where_config_is_looked_for_and_what_stdout_ho
     assert help_text.endswith(
         "\noutput:\n"
         "  stdout carries the token alone, or with --json one JSON object, so that\n"
-        "  TOKEN=$(python fetch_token.py) and TOKEN=$(fetch-token) work; messages go\n"
-        "  to stderr.\n"
+        "  TOKEN=$(wechat-token) works; messages go to stderr.\n"
         "\n"
         "configuration:\n"
         "  WECHAT_APPID and WECHAT_APPSECRET, else config.ini in the current folder\n"
@@ -555,24 +559,6 @@ def test_help_to_a_full_stdout_is_exit_74(cli: CLI) -> None:
     assert result.code == 74
 
 
-@pytest.mark.skipif(os.name != "posix", reason="sends SIGINT")
-@pytest.mark.parametrize("delay", [0.03, 0.05, 0.07, 0.09, 0.12])
-def test_ctrl_c_while_the_command_starts_gives_no_traceback(cli: CLI, delay: float) -> None:
-    """SIGINT during the imports at the top of fetch_token.py printed a traceback."""
-    import signal
-
-    with cli.popen("--no-cache") as proc:
-        try:
-            time.sleep(delay)
-            proc.send_signal(signal.SIGINT)
-            out, err = proc.communicate(timeout=10)
-        finally:
-            proc.kill()
-    OUTPUTS.extend((out, err))
-    # Not a line of ours. ("line 0": Python was still compiling the file, before it runs.)
-    assert re.search(r'fetch_token\.py", line [1-9]', err) is None, err
-
-
 def test_a_short_secret_is_refused(cli: CLI, env: pytest.MonkeyPatch) -> None:
     """A one-letter "secret" had that letter masked in every message, JSON keys included."""
     env.setenv("WECHAT_APPSECRET", "e")
@@ -586,11 +572,11 @@ def test_a_short_secret_is_refused(cli: CLI, env: pytest.MonkeyPatch) -> None:
 
 
 def test_version(cli: CLI) -> None:
-    assert cli.main("--version") == Result(0, f"fetch_token.py {fetch_token.__version__}\n", "")
+    assert cli.main("--version") == Result(0, f"wechat-token {wechat_token.__version__}\n", "")
 
 
 def test_the_secret_is_masked_in_any_letter_case_not_only_ascii() -> None:
     """Found by the hunt profile: 'B3\\%+/&É' is 8 characters of a secret holding 'é'."""
     secret = "Ab3\\%+/&é?#;:@<>{}[]|^`~!$*()-_."
-    assert fetch_token.redact("x B3\\%+/&É y", secret) == "x *** y"
-    assert fetch_token.redact("İİ" + secret[:9].upper(), secret) == "İİ***"  # İ: 2 in lower
+    assert wechat_token.redact.redact("x B3\\%+/&É y", secret) == "x *** y"
+    assert wechat_token.redact.redact("İİ" + secret[:9].upper(), secret) == "İİ***"  # İ: 2 in lower

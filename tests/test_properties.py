@@ -7,7 +7,7 @@ may hold, that no piece of the AppSecret is shown in any spelling, and that noth
 printed can act on a terminal. The "ci" profile (conftest.py) runs a fixed set of
 examples; `pytest tests/test_properties.py --hypothesis-profile=hunt` searches far longer.
 
-Most tests call fetch_token.main() in this process, which is fast; a few run
+Most tests call wechat_token.cli.main() in this process, which is fast; a few run
 `python fetch_token.py` as a user would, with a time limit, for what only a real process
 shows (environment bytes that are not UTF-8, files that block a reader).
 """
@@ -20,7 +20,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import unicodedata
@@ -33,7 +32,7 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from conftest import CLI, OUTPUTS, SCRIPT, Result
+from conftest import CLI, COMMAND, OUTPUTS, Result
 from fake_wechat import APPID, SECRET, FakeWeChat
 from loopback_proxy import running_proxy
 
@@ -238,7 +237,7 @@ Env = Mapping[str, str | None]  # variables to set; None: remove it
 
 
 def run_main(cli: CLI, args: list[str] | tuple[str, ...], env: Env, base: bool = True) -> Result:
-    """fetch_token.main(args) in this process, with the environment changed for this run.
+    """wechat_token.cli.main(args) in this process, with the environment changed for this run.
 
     Hypothesis runs many examples in one test, so the `env` fixture cannot vary per
     example: each run changes os.environ itself, and puts it back afterwards. It also
@@ -275,7 +274,7 @@ def run_child(args: list[str], env: dict[bytes, bytes], stdout: Any = subprocess
     which the checker refuses. Given another `stdout` (a file), its output reads as "".
     """
     child = subprocess.Popen(
-        [sys.executable, SCRIPT, *args],
+        [*COMMAND, *args],
         stdin=subprocess.DEVNULL,
         stdout=stdout,
         stderr=subprocess.PIPE,
@@ -329,13 +328,14 @@ def token_body(token: str, expires_in: int = 7200) -> bytes:
     return json.dumps({"access_token": token, "expires_in": expires_in}).encode()
 
 
-def sent_token(body: bytes) -> str | None:
-    """The access_token in a server's answer (or a cache file), if it holds one as text."""
+def sent_token(body: bytes, field: str = "access_token") -> str | None:
+    """The access_token in a server's answer (or the value in a cache file), if it holds
+    one as text."""
     try:
         answer = json.loads(body)
     except (ValueError, RecursionError):
         return None
-    token = answer.get("access_token") if isinstance(answer, dict) else None
+    token = answer.get(field) if isinstance(answer, dict) else None
     return token if isinstance(token, str) else None
 
 
@@ -577,7 +577,7 @@ class Tweak(NamedTuple):
     removed: frozenset[str]
 
 
-CACHE_FIELDS = ["appid", "endpoint", "api_base", "secret_sha256", "access_token", "expires_in"]
+CACHE_FIELDS = ["appid", "endpoint", "api_base", "secret_sha256", "value", "expires_in"]
 CACHE_FIELDS.append("expires_at")
 times = st.one_of(
     st.sampled_from([1e308, 10**400, -1, 0, 2**63, float("nan"), float("inf"), float("-inf")]),
@@ -591,7 +591,7 @@ tweaks = st.builds(
         optional={
             "expires_at": times,
             "expires_in": st.sampled_from([0, -1, 1, 7200, 10**400]) | numbers | json_values,
-            "access_token": good_tokens | nasty_text | json_values,
+            "value": good_tokens | nasty_text | json_values,
             "appid": nasty_text | json_values,
             "secret_sha256": nasty_text | json_values,
             "something_else": json_values,
@@ -639,7 +639,7 @@ def check_cache_left_whole(path: str, written: bytes, template: dict[str, Any]) 
 @example(content=Tweak({"expires_at": float("inf")}, frozenset()), server_ok=True, flags=())
 @example(content=Tweak({"expires_at": -1}, frozenset()), server_ok=False, flags=())
 @example(content=Tweak({"expires_in": 10**400}, frozenset()), server_ok=True, flags=())
-@example(content=Tweak({"access_token": "t\x1b[2Jk"}, frozenset()), server_ok=False, flags=())
+@example(content=Tweak({"value": "t\x1b[2Jk"}, frozenset()), server_ok=False, flags=())
 def test_any_cache_file_keeps_every_promise(
     cli: CLI,
     fake: FakeWeChat,
@@ -666,7 +666,7 @@ def test_any_cache_file_keeps_every_promise(
         check_result(result, SECRET, "--json" in flags)
         check_cache_left_whole(path, written, template)
     if result.code == 0:
-        tokens = {"fresh_token", sent_token(written)}
+        tokens = {"fresh_token", sent_token(written, "value")}
         assert printed_token(result, "--json" in flags) in tokens, "a token from nowhere"
 
 

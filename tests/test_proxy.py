@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 import trustme
 
-import fetch_token
+import wechat_token
 
 from conftest import CLI, Result
 from fake_wechat import APPID, SECRET, FakeWeChat
@@ -201,7 +201,7 @@ def test_token_cache_takes_the_same_proxy_setting(
     fake: FakeWeChat, ca_file: str, tmp_path: Path
 ) -> None:
     with running_proxy() as proxy:
-        tokens = fetch_token.TokenCache(
+        tokens = wechat_token.TokenCache(
             APPID,
             SECRET,
             api_bases=[fake.base_url],
@@ -211,8 +211,8 @@ def test_token_cache_takes_the_same_proxy_setting(
         )
         assert tokens.get().access_token == "fake_token_1"
         assert _tunnels(proxy.log(at_least=1)) == [(_target(fake), 200)]
-    with pytest.raises(fetch_token.ConfigError, match=r"^proxy: not a proxy URL; refusing$"):
-        fetch_token.TokenCache(APPID, SECRET, proxy="http://me:pa55@word@host:1")
+    with pytest.raises(wechat_token.ConfigError, match=r"^proxy: not a proxy URL; refusing$"):
+        wechat_token.TokenCache(APPID, SECRET, proxy="http://me:pa55@word@host:1")
 
 
 # --- What an outside review found: each of these once showed the password or misled ------
@@ -244,8 +244,8 @@ def test_a_proxy_port_out_of_range_is_a_usage_error(cli: CLI, fake: FakeWeChat, 
 
 def test_a_non_ascii_proxy_is_a_config_error_from_python_too(ca_file: str) -> None:
     """get_access_token() raised a bare UnicodeEncodeError (pycurl takes ASCII only)."""
-    with pytest.raises(fetch_token.ConfigError, match=r"^proxy: not a proxy URL; refusing$"):
-        fetch_token.get_access_token(
+    with pytest.raises(wechat_token.ConfigError, match=r"^proxy: not a proxy URL; refusing$"):
+        wechat_token.get_access_token(
             APPID, SECRET, cacert=ca_file, proxy="http://u:pässwörd12345@127.0.0.1:1"
         )
 

@@ -7,7 +7,8 @@ import time
 import pytest
 import trustme
 
-import fetch_token
+import wechat_token
+import wechat_token.retry
 
 from conftest import CLI, Result
 from fake_wechat import FakeWeChat
@@ -152,7 +153,7 @@ def test_total_time_is_bounded(cli: CLI, fake: FakeWeChat) -> None:
     elapsed = time.monotonic() - start
     assert result.code == 3
     assert len(fake.requests) == 3
-    bound = fetch_token.longest_wait(2, 0.3)
+    bound = wechat_token.retry.longest_wait(2, 0.3)
     assert bound == pytest.approx(3 * 0.3 + 0.5 + 1)
     assert bound - 0.1 <= elapsed < bound + 1
 
@@ -170,24 +171,24 @@ def test_bad_retries_is_a_usage_error(cli: CLI, value: str) -> None:
 
 # (error, worth another attempt?)
 WORTH_RETRYING = [
-    (fetch_token.WeChatAPIError(-1, "system error"), True),
-    (fetch_token.WeChatAPIError(40001, "invalid credential"), False),
-    (fetch_token.WeChatAPIError(45011, "api minute-quota reach limit"), False),
-    (fetch_token.TransportError("timed out", transient=True), True),
-    (fetch_token.TransportError("curl error 1", transient=False), False),
-    (fetch_token.ResponseError("HTTP 503", transient=True), True),
-    (fetch_token.ResponseError("HTTP 404"), False),
-    (fetch_token.TLSError("untrusted"), False),
-    (fetch_token.ConfigError("bad CA bundle"), False),
+    (wechat_token.WeChatAPIError(-1, "system error"), True),
+    (wechat_token.WeChatAPIError(40001, "invalid credential"), False),
+    (wechat_token.WeChatAPIError(45011, "api minute-quota reach limit"), False),
+    (wechat_token.TransportError("timed out", transient=True), True),
+    (wechat_token.TransportError("curl error 1", transient=False), False),
+    (wechat_token.ResponseError("HTTP 503", transient=True), True),
+    (wechat_token.ResponseError("HTTP 404"), False),
+    (wechat_token.TLSError("untrusted"), False),
+    (wechat_token.ConfigError("bad CA bundle"), False),
 ]
 
 
 @pytest.mark.parametrize(("error", "retry"), WORTH_RETRYING)
-def test_worth_retrying(error: fetch_token.FetchTokenError, retry: bool) -> None:
-    assert fetch_token.worth_retrying(error) is retry
+def test_worth_retrying(error: wechat_token.WeChatTokenError, retry: bool) -> None:
+    assert wechat_token.retry.worth_retrying(error) is retry
 
 
 def test_retry_waits_double() -> None:
-    assert [fetch_token.retry_wait(n) for n in range(5)] == [0.5, 1, 2, 4, 8]
-    assert fetch_token.longest_wait(0, 10) == 10
-    assert fetch_token.longest_wait(5, 10) == 60 + 15.5
+    assert [wechat_token.retry.retry_wait(n) for n in range(5)] == [0.5, 1, 2, 4, 8]
+    assert wechat_token.retry.longest_wait(0, 10) == 10
+    assert wechat_token.retry.longest_wait(5, 10) == 60 + 15.5

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from fetch_token import clean, redact, sanitize
+from wechat_token.redact import clean, redact, sanitize
 
 from conftest import CLI, OUTPUTS, SECRET_FORMS, Result, find_secret
 from fake_wechat import SECRET, FakeWeChat

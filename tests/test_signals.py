@@ -7,7 +7,7 @@ The promises (the contract of issue 11, "Signals" and "Time"):
 - A run ends within (retries + 1) * timeout + the retry waits, plus start-up, however many
   processes share the cache; a process that waited for the lock reports the holder's
   failure ("another process"), never "is it stuck?", and makes no request of its own.
-- fetch_token.main() in-process leaves the signal handlers as it found them.
+- wechat_token.cli.main() in-process leaves the signal handlers as it found them.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -30,7 +29,7 @@ from typing import NamedTuple
 
 import pytest
 
-from conftest import CLI, OUTPUTS, SCRIPT, Result
+from conftest import CLI, COMMAND, OUTPUTS, Result
 from fake_wechat import FakeWeChat
 
 if os.name == "posix":
@@ -70,7 +69,7 @@ def _spawn(cli: CLI, *args: str, base: bool = True, measured: bool = True) -> su
     process a fifth of a second at start, too much for a test of the time bound."""
     environ = {k: v for k, v in os.environ.items() if measured or not k.startswith("COVERAGE_")}
     return subprocess.Popen(
-        [sys.executable, SCRIPT, *cli.argv(args, base)],
+        [*COMMAND, *cli.argv(args, base)],
         env=environ,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -421,7 +420,7 @@ def test_a_shell_loop_stops_at_the_first_ctrl_c(cli: CLI, fake: FakeWeChat) -> N
     args = cli.argv(("--no-cache", "--timeout", "30", "--retries", "0"), True)
     loop = 'while true; do "$0" "$@"; done'
     shell = subprocess.Popen(
-        [bash, "-c", loop, sys.executable, SCRIPT, *args],
+        [bash, "-c", loop, *COMMAND, *args],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -547,7 +546,7 @@ def test_main_in_process_restores_the_signal_handlers(
     cli: CLI,
     fake: FakeWeChat,
 ) -> None:
-    """fetch_token.main() returns with SIGINT, SIGTERM and SIGHUP handled as before it ran."""
+    """wechat_token.cli.main() returns with SIGINT, SIGTERM and SIGHUP handled as before it ran."""
     saved = {signum: signal.getsignal(signum) for signum in WATCHED}
     try:
         if handlers == "custom":

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-import fetch_token
+import wechat_token
+from wechat_token.endpoints import STABLE_TOKEN, token_request
 
 from conftest import CLI, Result
 from fake_wechat import APPID, SECRET, FakeWeChat
@@ -36,7 +37,7 @@ def test_stable_sends_the_exact_body(
 
 
 def test_stable_token_request_builds_url_and_body() -> None:
-    url, body = fetch_token.stable_token_request("https://x.test/", APPID, SECRET)
+    url, body = token_request(STABLE_TOKEN, "https://x.test/", APPID, SECRET)
     assert url == "https://x.test/cgi-bin/stable_token"
     assert body == expected_body("false")
 
@@ -56,7 +57,7 @@ def test_stable_and_classic_tokens_are_cached_apart(
     assert cli.main("--stable").out == "fake_token_2\n"  # not the classic token
     assert cli.main().out == "fake_token_1\n"
     assert cli.main("--stable").out == "fake_token_2\n"
-    folder = tmp_path / "cache" / "fetch_token"
+    folder = tmp_path / "cache" / "wechat_token"
     assert sorted(p.name for p in folder.glob("*.json")) == [
         f"{APPID}.stable_token.json",
         f"{APPID}.token.json",
@@ -94,7 +95,7 @@ def test_stable_errors_are_reported_like_the_classic_ones(
 
 
 def test_get_access_token_stable(fake: FakeWeChat, ca_file: str) -> None:
-    token = fetch_token.get_access_token(
+    token = wechat_token.get_access_token(
         APPID, SECRET, api_base=fake.base_url, cacert=ca_file, stable=True
     )
-    assert token == fetch_token.AccessToken("fake_token_1", 7200)
+    assert token == wechat_token.AccessToken("fake_token_1", 7200)

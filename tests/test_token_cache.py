@@ -16,10 +16,13 @@ from pathlib import Path
 
 import pytest
 
-import fetch_token
-from fetch_token import AccessToken, TokenCache
+import wechat_token
+import wechat_token.fetch
+import wechat_token.http
+import wechat_token.retry
+from wechat_token import AccessToken, TokenCache
 
-from conftest import CLI, OUTPUTS, ROOT, SCRIPT, Result
+from conftest import CLI, COMMAND, OUTPUTS, ROOT, Result
 from fake_wechat import APPID, SECRET, FakeWeChat
 
 REFUSED = "fake_token_1"
@@ -44,7 +47,7 @@ def _tokens(fake: FakeWeChat, ca_file: str, cache: Path, **options: object) -> T
 def _api_call(fake: FakeWeChat, ca_file: str, token: str) -> int:
     """The fake's API call, as a program would make it: its errcode (0: it worked)."""
     url = f"{fake.base_url}/cgi-bin/get_api_domain_ip?access_token={token}"
-    response = fetch_token._http_request(url, ca_file, 5)
+    response = wechat_token.http.request(url, ca_file, 5)
     return int(json.loads(response.output).get("errcode", 0))
 
 
@@ -85,12 +88,12 @@ def test_a_warm_get_reads_no_file(fake: FakeWeChat, ca_file: str, cache: Path) -
 def test_get_defaults_are_the_commands(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     settings = TokenCache(APPID, SECRET)._settings
-    assert settings.api_bases == fetch_token.API_BASES
+    assert settings.api_bases == wechat_token.API_BASES
     assert (settings.timeout, settings.retries) == (
-        fetch_token.DEFAULT_TIMEOUT,
-        fetch_token.DEFAULT_RETRIES,
+        wechat_token.fetch.DEFAULT_TIMEOUT,
+        wechat_token.retry.DEFAULT_RETRIES,
     )
-    assert settings.cache_file == str(tmp_path / "fetch_token" / f"{APPID}.token.json")
+    assert settings.cache_file == str(tmp_path / "wechat_token" / f"{APPID}.token.json")
 
 
 @pytest.mark.parametrize(
@@ -104,14 +107,14 @@ def test_get_defaults_are_the_commands(monkeypatch: pytest.MonkeyPatch, tmp_path
 def test_bad_options_are_a_config_error(
     fake: FakeWeChat, ca_file: str, cache: Path, options: dict[str, object], message: str
 ) -> None:
-    with pytest.raises(fetch_token.ConfigError) as caught:
+    with pytest.raises(wechat_token.ConfigError) as caught:
         TokenCache(APPID, SECRET, cache_file=str(cache), cacert=ca_file, **options)  # type: ignore[arg-type]
     assert str(caught.value) == message
 
 
 def test_errors_have_the_secret_masked(fake: FakeWeChat, ca_file: str, cache: Path) -> None:
     fake.behaviour = "echo-secret"
-    with pytest.raises(fetch_token.WeChatAPIError) as caught:
+    with pytest.raises(wechat_token.WeChatAPIError) as caught:
         _tokens(fake, ca_file, cache).get()
     assert SECRET not in str(caught.value)
     assert "***" in str(caught.value)
@@ -139,7 +142,7 @@ def test_sixteen_threads_on_an_empty_cache_make_one_request(
 WORKER = """
 import sys, threading
 sys.path.insert(0, {root!r})
-from fetch_token import TokenCache
+from wechat_token import TokenCache
 tokens = TokenCache({appid!r}, {secret!r}, cache_file={cache!r}, api_bases=[{base!r}],
                     cacert={ca!r})
 got = []
@@ -181,7 +184,7 @@ def test_replacing_the_cached_token_fetches_a_new_one(
     assert tokens.get().access_token == REFUSED
     assert tokens.replace(REFUSED).access_token == "fake_token_2"
     assert tokens.get().access_token == "fake_token_2"  # remembered
-    assert json.loads(cache.read_text())["access_token"] == "fake_token_2"
+    assert json.loads(cache.read_text())["value"] == "fake_token_2"
     assert len(fake.requests) == 2
 
 
@@ -259,7 +262,7 @@ def test_replace_on_the_command_line(cli: CLI, fake: FakeWeChat, cache: Path) ->
 def test_replace_reads_the_token_from_stdin(cli: CLI, fake: FakeWeChat, cache: Path) -> None:
     assert cli.main("--cache-file", str(cache)).out == "fake_token_1\n"
     done = subprocess.run(
-        [sys.executable, SCRIPT, *cli.argv(("--cache-file", str(cache), "--replace", "-"), True)],
+        [*COMMAND, *cli.argv(("--cache-file", str(cache), "--replace", "-"), True)],
         input=REFUSED + "\n",
         capture_output=True,
         text=True,

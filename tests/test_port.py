@@ -1,0 +1,506 @@
+"""fetch_token.py, the port of the PHP example, run as its readers run it: `python fetch_token.py`
+in a folder holding its config.ini, against the fake WeChat with real TLS.
+
+Self-contained on purpose (conftest.py is being rewritten): the CA, the fake and the runner are
+defined here. Each run is a subprocess with a timeout, so no test can hang; the masking promise
+is checked in-process with Hypothesis, where a process would add nothing but time.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from urllib.parse import quote, quote_plus
+
+import certifi
+import pycurl
+import pytest
+import trustme
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from fake_wechat import APPID, SECRET, FakeWeChat
+
+PORT = Path(__file__).resolve().parent.parent / "fetch_token.py"
+RUN_TIMEOUT = 20  # seconds; the port bounds itself well below this
+SECRET_FORMS = (SECRET, quote(SECRET, safe=""), quote_plus(SECRET))
+CONSOLE = "微信开发者平台 (developers.weixin.qq.com/platform) → 我的业务 → 公众号 → 基础信息"
+NOT_WECHAT = "hint: is api_base WeChat's? a Wi-Fi login or a proxy may be in the way: try a browser"
+
+
+# -- fixtures: a CA, its file, one fake for the module, reset for each test -------------------
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="module")
+def ca_file(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("ca") / "fake-ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(ca: trustme.CA) -> Iterator[FakeWeChat]:
+    with FakeWeChat(ca.issue_cert("127.0.0.1", "localhost")) as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake(server: FakeWeChat) -> FakeWeChat:
+    server.reset()  # behaviour "ok", no requests, no tokens issued yet
+    return server
+
+
+@pytest.fixture
+def folder(tmp_path: Path, fake: FakeWeChat, ca_file: Path) -> Path:
+    """A folder as a user sets one up: config.ini (for the fake) and the CA bundle it names."""
+    shutil.copy(ca_file, tmp_path / "fake-ca.pem")
+    write_config(tmp_path, api_base=fake.base_url, ca_bundle="fake-ca.pem")
+    return tmp_path
+
+
+def write_config(folder: Path, **settings: str | None) -> None:
+    """config.ini with the fake's account, then these settings; a value None drops the key."""
+    values: dict[str, str | None] = {"appid": APPID, "appsecret": SECRET, **settings}
+    lines = [
+        "[wechat]",
+        *(f"{key} = {value}" for key, value in values.items() if value is not None),
+    ]
+    (folder / "config.ini").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def run(
+    folder: Path, *args: str, python: str = sys.executable, script: Path = PORT, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """`python fetch_token.py ARGS` in that folder, with no account or proxy but `env`'s.
+
+    Whatever it printed, no form of the secret may be in it."""
+    done = subprocess.run(
+        [python, str(script), *args],
+        cwd=folder,
+        env={"PATH": os.environ.get("PATH", ""), **env},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=RUN_TIMEOUT,
+    )
+    assert_no_secret(done.stdout, done.stderr)
+    return done
+
+
+def assert_no_secret(*outputs: str) -> None:
+    for output in outputs:
+        for form in SECRET_FORMS:
+            assert form.lower() not in output.lower()
+
+
+# -- the token ----------------------------------------------------------------------------------
+
+
+def test_prints_the_token_alone(folder: Path, fake: FakeWeChat) -> None:
+    done = run(folder)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "fake_token_1\n", "")
+    # One GET, the values URL-encoded: the secret's '+', '/', '&', '%', '=' arrive as themselves.
+    [request] = fake.requests
+    assert (request.method, request.path) == ("GET", "/cgi-bin/token")
+    assert request.query == {"grant_type": "client_credential", "appid": APPID, "secret": SECRET}
+
+
+def test_the_environment_overrides_config_ini(folder: Path, fake: FakeWeChat) -> None:
+    write_config(
+        folder,
+        appid="your-appid-here",
+        appsecret="your-appsecret-here",
+        api_base=fake.base_url,
+        ca_bundle="fake-ca.pem",
+    )
+    done = run(folder, WECHAT_APPID=APPID, WECHAT_APPSECRET=SECRET)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "fake_token_1\n", "")
+
+
+# -- WeChat refuses: exit 1, its errcode and a hint ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("errcode", "error", "hint"),
+    [
+        pytest.param(
+            40164,
+            "errcode 40164: invalid ip 203.0.113.7 ipv6 ::ffff:203.0.113.7,"
+            " not in whitelist rid: 1",
+            "add this machine's public egress IP 203.0.113.7 to 'API IP 白名单' at "
+            f"{CONSOLE} → 开发密钥",
+            id="40164-ip-whitelist",
+        ),
+        pytest.param(
+            40125,
+            "errcode 40125: invalid appsecret",
+            f"check or reset the AppSecret at {CONSOLE} → 开发密钥",
+            id="40125-appsecret",
+        ),
+        pytest.param(
+            40013, "errcode 40013: invalid appid", f"check the AppID at {CONSOLE}", id="40013-appid"
+        ),
+        pytest.param(
+            -1,
+            "errcode -1: system error",
+            "WeChat is busy: wait a few seconds and try again",
+            id="-1-busy",
+        ),
+        pytest.param(
+            45009,
+            "errcode 45009: reach max api daily quota limit",
+            "look up errcode 45009 in WeChat's 全局返回码说明",
+            id="other-errcode",
+        ),
+    ],
+)
+def test_errcode(folder: Path, fake: FakeWeChat, errcode: int, error: str, hint: str) -> None:
+    fake.behaviour = errcode
+    done = run(folder)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.splitlines() == [f"error: {error}", f"hint: {hint}"]
+    assert len(fake.requests) == 1  # no retries
+
+
+def test_the_secret_echoed_by_wechat_is_masked(folder: Path, fake: FakeWeChat) -> None:
+    fake.behaviour = "echo-secret"
+    done = run(folder)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.splitlines() == [
+        "error: errcode 40125: invalid appsecret *** (raw query: secret=***)",
+        f"hint: check or reset the AppSecret at {CONSOLE} → 开发密钥",
+    ]
+    assert_no_secret(done.stdout, done.stderr)
+
+
+def test_control_characters_in_errmsg_are_shown_escaped(folder: Path, fake: FakeWeChat) -> None:
+    fake.behaviour = "escapes"
+    done = run(folder)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        r"error: errcode 40013: invalid \x1b[31mappid\x1b[0m\x07\r\nforged line",
+        f"hint: check the AppID at {CONSOLE}",
+    ]
+
+
+# -- not a token: exit 3 ------------------------------------------------------------------------
+
+
+def test_an_untrusted_certificate_is_refused_before_anything_is_sent(
+    folder: Path, fake: FakeWeChat
+) -> None:
+    write_config(folder, api_base=fake.base_url)  # ca_bundle unset: certifi's, lacking the fake's
+    done = run(folder)
+    assert (done.returncode, done.stdout) == (3, "")
+    error, hint = done.stderr.splitlines()
+    # libcurl words it by version: "SSL certificate problem: unable to get local issuer
+    # certificate", or "SSL certificate OpenSSL verify result: unable to ... certificate (20)".
+    assert re.fullmatch(
+        r"error: TLS verification failed: SSL certificate .*"
+        r"unable to get local issuer certificate.*",
+        error,
+    )
+    assert hint == "hint: never turn verification off: someone on the path may be posing as WeChat"
+    assert fake.requests == []  # the secret never left
+
+
+def test_a_certificate_for_another_host_is_refused_before_anything_is_sent(
+    folder: Path, ca: trustme.CA
+) -> None:
+    # From the trusted CA, but for another name: only SSL_VERIFYHOST stops this one.
+    with FakeWeChat(ca.issue_cert("api.weixin.qq.com")) as impostor:
+        write_config(folder, api_base=impostor.base_url, ca_bundle="fake-ca.pem")
+        done = run(folder)
+    assert (done.returncode, done.stdout) == (3, "")
+    error, hint = done.stderr.splitlines()
+    # libcurl's wording ("ipv4" or "IPv4") depends on its version.
+    assert re.fullmatch(
+        r"error: TLS verification failed: SSL: no alternative certificate subject name"
+        r" matches target (?i:ipv4) address '127\.0\.0\.1'",
+        error,
+    )
+    assert hint == "hint: never turn verification off: someone on the path may be posing as WeChat"
+    assert impostor.requests == []
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "error"),
+    [
+        pytest.param("html", "error: the answer is a web page, not JSON", id="wifi-login-page"),
+        pytest.param((200, b"not json"), "error: the answer is not JSON", id="not-json"),
+        pytest.param("empty", "error: the answer is not JSON", id="empty"),
+        pytest.param("502", "error: HTTP 502, not WeChat's answer", id="http-502"),
+        pytest.param(
+            "redirect", "error: HTTP 302, not WeChat's answer", id="redirect-not-followed"
+        ),
+        pytest.param("huge", "error: the answer is over 65536 bytes", id="huge"),
+        pytest.param("huge-chunked", "error: the answer is over 65536 bytes", id="huge-chunked"),
+        pytest.param(
+            (200, b'{"expires_in": 7200}'),
+            "error: the answer has no access_token",
+            id="no-access-token",
+        ),
+        pytest.param(
+            (200, b'{"access_token": 7}'),
+            "error: the answer has no access_token",
+            id="access-token-not-a-string",
+        ),
+        pytest.param((200, b"[1, 2]"), "error: the answer has no access_token", id="json-list"),
+    ],
+)
+def test_not_a_token(
+    folder: Path, fake: FakeWeChat, behaviour: str | tuple[int, bytes], error: str
+) -> None:
+    fake.behaviour = behaviour
+    done = run(folder)
+    assert (done.returncode, done.stdout) == (3, "")
+    assert done.stderr.splitlines() == [error, NOT_WECHAT]
+    assert "Hotel WiFi" not in done.stderr  # the page is named, not shown
+    assert len(fake.requests) == 1  # one request: no retry, no redirect followed
+
+
+def test_a_server_that_never_answers_is_cut_by_the_timeout(folder: Path, fake: FakeWeChat) -> None:
+    write_config(folder, api_base=fake.base_url, ca_bundle="fake-ca.pem", timeout="0.5")
+    fake.behaviour = "hang"
+    started = time.monotonic()
+    done = run(folder)
+    assert time.monotonic() - started < 5
+    assert (done.returncode, done.stdout) == (3, "")
+    error, hint = done.stderr.splitlines()
+    assert re.fullmatch(
+        r"error: network: Operation timed out after \d+ milliseconds"
+        r" with 0 bytes received \(curl error 28\)",
+        error,
+    )
+    assert hint == "hint: check that this machine reaches api_base over https, or raise timeout"
+
+
+# -- configuration: exit 2, nothing sent ---------------------------------------------------------
+
+PLACEHOLDER_HINT = f"hint: cp config.ini.example config.ini; fill it in from {CONSOLE}"
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        pytest.param(
+            None,
+            ["error: no appid: set WECHAT_APPID or [wechat] appid in config.ini", PLACEHOLDER_HINT],
+            id="no-config-ini",
+        ),
+        pytest.param(
+            {"appid": None},
+            ["error: no appid: set WECHAT_APPID or [wechat] appid in config.ini", PLACEHOLDER_HINT],
+            id="no-appid",
+        ),
+        pytest.param(
+            {"appid": "your-appid-here"},
+            ["error: appid is still your-appid-here", PLACEHOLDER_HINT],
+            id="appid-placeholder",
+        ),
+        pytest.param(
+            {"appsecret": "your-appsecret-here"},
+            ["error: appsecret is still your-appsecret-here", PLACEHOLDER_HINT],
+            id="appsecret-placeholder",
+        ),
+        pytest.param(
+            {"appsecret": f'"{SECRET}"'},
+            [
+                "error: appsecret: spaces, quotes or odd characters",
+                "hint: write it bare: WECHAT_APPSECRET or [wechat] appsecret in config.ini",
+            ],
+            id="quoted-appsecret",
+        ),
+        pytest.param(
+            {"appsecret": f"{SECRET}  # my secret"},
+            [
+                "error: appsecret: spaces, quotes or odd characters",
+                "hint: write it bare: WECHAT_APPSECRET or [wechat] appsecret in config.ini",
+            ],
+            id="comment-after-appsecret",
+        ),
+        pytest.param(
+            {"api_base": "http://127.0.0.1:1"},
+            ["error: api_base must start with https://", "hint: e.g. https://api.weixin.qq.com"],
+            id="api-base-http",
+        ),
+        pytest.param(
+            {"timeout": "ten"},
+            [
+                "error: timeout must be a number of seconds, at most 600",
+                "hint: e.g. timeout = 10",
+            ],
+            id="timeout-not-a-number",
+        ),
+        pytest.param(
+            {"timeout": "0"},
+            [
+                "error: timeout must be a number of seconds, at most 600",
+                "hint: e.g. timeout = 10",
+            ],
+            id="timeout-zero",
+        ),
+    ],
+)
+def test_configuration_error(
+    folder: Path, fake: FakeWeChat, config: dict[str, str | None] | None, expected: list[str]
+) -> None:
+    if config is None:
+        (folder / "config.ini").unlink()
+    else:
+        write_config(folder, **{"api_base": fake.base_url, "ca_bundle": "fake-ca.pem", **config})
+    done = run(folder)
+    assert (done.returncode, done.stdout, done.stderr.splitlines()) == (2, "", expected)
+    assert_no_secret(done.stdout, done.stderr)
+    assert fake.requests == []
+
+
+def test_a_missing_ca_bundle_is_a_configuration_error(folder: Path, fake: FakeWeChat) -> None:
+    write_config(folder, api_base=fake.base_url, ca_bundle="no-such.pem")
+    done = run(folder)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.splitlines() == [
+        f"error: ca_bundle: no file {folder.resolve() / 'no-such.pem'}",
+        "hint: name a PEM CA bundle in config.ini",
+    ]
+
+
+def test_a_config_ini_that_is_not_ini_is_not_quoted(folder: Path, fake: FakeWeChat) -> None:
+    (folder / "config.ini").write_text(f"appsecret = {SECRET}\n", encoding="utf-8")  # no [wechat]
+    done = run(folder)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.splitlines() == [
+        "error: config.ini cannot be parsed",
+        "hint: compare with config.ini.example",
+    ]
+
+
+@pytest.mark.parametrize("args", [["--verbose"], ["-h"], ["extra", "args"]])
+def test_arguments_are_refused(folder: Path, fake: FakeWeChat, args: list[str]) -> None:
+    done = run(folder, *args)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == "usage: python fetch_token.py  (no arguments; see its docstring)\n"
+    assert fake.requests == []
+
+
+# -- copied alone, it runs ------------------------------------------------------------------------
+
+
+def importable_parts(module: ModuleType) -> list[Path]:
+    """What `import module` needs: its file or package folder, and any *.libs folder beside it
+    (auditwheel puts the wheel's bundled libcurl, OpenSSL... there)."""
+    path = Path(module.__file__ or "")
+    top = path.parent if path.name == "__init__.py" else path
+    return [top, *top.parent.glob(f"{module.__name__}*.libs")]
+
+
+def test_copied_alone_into_a_venv_with_only_pycurl_and_certifi(
+    tmp_path: Path, fake: FakeWeChat, ca_file: Path
+) -> None:
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(PORT, alone / "fetch_token.py")
+    shutil.copy(ca_file, alone / "fake-ca.pem")
+    write_config(alone, api_base=fake.base_url, ca_bundle="fake-ca.pem")
+    venv = tmp_path / "venv"
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60
+    )
+    python = str(venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python"))
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=RUN_TIMEOUT,
+    ).stdout.strip()
+    for part in [*importable_parts(pycurl), *importable_parts(certifi)]:
+        (Path(site) / part.name).symlink_to(part, target_is_directory=part.is_dir())
+    isolated = subprocess.run(
+        [python, "-c", "import trustme"], capture_output=True, text=True, timeout=RUN_TIMEOUT
+    )
+    assert "No module named 'trustme'" in isolated.stderr  # only what was put there
+    done = run(alone, python=python, script=alone / "fetch_token.py")
+    assert (done.returncode, done.stdout, done.stderr) == (0, "fake_token_1\n", "")
+
+
+# -- the masking promise, for any errmsg ----------------------------------------------------------
+
+
+def load_port() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("fetch_token_port", PORT)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+port = load_port()
+
+# A secret as the port accepts one (printable ASCII, no space or quotes), without '*': a secret
+# with '*' could be rebuilt from the '***' that replaces it.
+SECRET_CHARS = sorted(set(map(chr, range(0x21, 0x7F))) - set("'\"*"))
+secrets = st.text(st.sampled_from(SECRET_CHARS), min_size=1, max_size=40)
+# Around it: ASCII, Chinese, and control characters (escapes, line breaks) a server might send.
+TEXT_CHARS = [
+    *SECRET_CHARS,
+    " ",
+    "'",
+    '"',
+    *"微信白名单→",
+    *map(chr, range(0x20)),
+    "\x7f",
+    "\u2028",
+]
+surroundings = st.text(st.sampled_from(TEXT_CHARS), max_size=30)
+
+
+@st.composite
+def errmsgs(draw: st.DrawFn) -> tuple[str, str]:
+    """(secret, an errmsg embedding its forms in random letter case amid other text)."""
+    secret = draw(secrets)
+    parts = [draw(surroundings)]
+    forms = st.sampled_from([secret, quote(secret, safe=""), quote_plus(secret)])
+    for form in draw(st.lists(forms, min_size=1, max_size=4)):
+        flips = draw(st.lists(st.booleans(), min_size=len(form), max_size=len(form)))
+        parts.append(
+            "".join(c.swapcase() if flip else c for c, flip in zip(form, flips, strict=True))
+        )
+        parts.append(draw(surroundings))
+    return secret, "".join(parts)
+
+
+@settings(max_examples=200, deadline=None)
+@given(errmsgs())
+def test_no_form_of_the_secret_survives_masking(case: tuple[str, str]) -> None:
+    secret, errmsg = case
+    shown = port.mask(errmsg, secret)
+    for form in (secret, quote(secret, safe=""), quote_plus(secret)):
+        assert form.lower() not in shown.lower()
+    assert shown.isprintable()  # control characters are escaped
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.text(st.sampled_from(SECRET_CHARS), min_size=4, max_size=40),  # rarely in the text
+    st.text(st.sampled_from([*SECRET_CHARS, " ", *"微信白名单→"]), max_size=30),
+)
+def test_printable_text_without_the_secret_is_shown_unchanged(secret: str, text: str) -> None:
+    forms = (secret, quote(secret, safe=""), quote_plus(secret))
+    assume(not any(form.lower() in text.lower() for form in forms))
+    assert port.mask(text, secret) == text

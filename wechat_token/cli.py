@@ -1,0 +1,335 @@
+"""The command line, `wechat-token`: arguments in, the token or one error out.
+
+This is the one place that prints, and the one place that decides how the command
+exits: the library raises, and EXIT_CODES maps each error class to its exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+from typing import TYPE_CHECKING, NoReturn
+
+from wechat_token import __version__
+from wechat_token.cache import cached_access_token
+from wechat_token.config import DEFAULT_CONFIG, load_settings
+from wechat_token.endpoints import API_BASES, USABLE, AccessToken
+from wechat_token.errors import ConfigError, WeChatAPIError, WeChatTokenError
+from wechat_token.redact import clean, redact
+from wechat_token.retry import DEFAULT_RETRIES, MAX_RETRIES
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+PROG = "wechat-token"
+
+
+class OutputError(WeChatTokenError):
+    """stdout cannot take the result: closed, full, or broken."""
+
+    hint = "give the command a stdout that can be written, e.g. TOKEN=$(wechat-token)"
+
+
+class BrokenPipe(OutputError):
+    hint = "the program reading this command's output stopped before the token arrived"
+
+
+class InternalError(WeChatTokenError):
+    hint = f"this is a bug in {PROG}: please report it, with the command you ran"
+
+
+# The first class an error is an instance of decides. sysexits.h: 70 EX_SOFTWARE (a bug),
+# 74 EX_IOERR; 141 = 128 + SIGPIPE, what a shell shows for `... | head -c0`.
+EXIT_CODES: tuple[tuple[type[WeChatTokenError], int], ...] = (
+    (WeChatAPIError, 1),  # WeChat answered with an errcode
+    (ConfigError, 2),  # usage or configuration
+    (BrokenPipe, 141),
+    (OutputError, 74),
+    (InternalError, 70),
+    (WeChatTokenError, 3),  # network, TLS, HTTP or a response that is not a token
+)
+
+
+def exit_code(error: WeChatTokenError) -> int:
+    return next(code for kind, code in EXIT_CODES if isinstance(error, kind))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    started = time.monotonic()  # the run's time bound counts from here
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # --json is looked for before parsing, so that a usage error is JSON too; abbreviations
+    # are refused, so this agrees with what the parser decides.
+    out = _Output("--json" in argv, os.environ.get("WECHAT_APPSECRET", ""))
+    with _ended_by_signals():
+        try:
+            return out.success(*_run(argv, out, started))
+        except _HelpAsked as asked:  # --help or --version, whatever else is given
+            try:
+                return out.help(str(asked))
+            except WeChatTokenError as error:
+                return out.failure(error)
+        except WeChatTokenError as error:
+            return out.failure(error)
+        except Exception as error:  # a bug in this package: still one line, never a traceback
+            return out.failure(InternalError(f"internal error: {type(error).__name__}: {error}"))
+
+
+def _run(argv: list[str], out: _Output, started: float) -> tuple[AccessToken, bool]:
+    if sys.stdout is None:  # started with stdout closed: no request for a token to be lost
+        raise OutputError(_STDOUT_CLOSED)
+    args = _parse_args(argv)
+    out.json_mode, out.verbose = args.json, args.verbose
+    settings = load_settings(args, os.environ)
+    out.secret = settings.secret
+    for warning in settings.warnings:
+        out.warn(warning)
+    refused = _refused_token(args.replace)
+    return cached_access_token(settings, out.note, out.warn, started, refused)
+
+
+def _refused_token(value: str | None) -> str | None:
+    """--replace TOKEN, or --replace - to read it from stdin (out of sight of `ps`)."""
+    if value == "-":
+        value = sys.stdin.readline(8 * 1024).strip() if sys.stdin else ""
+    if value is not None and not USABLE.fullmatch(value):
+        raise ConfigError(
+            "--replace: that is not an access_token (printable ASCII, no spaces)",
+            hint="give the token that the API call refused, or - to read it from stdin",
+        )
+    return value
+
+
+@contextlib.contextmanager
+def _ended_by_signals() -> Iterator[None]:
+    """Let Ctrl-C end the command at once, at any moment, as it ends `cat` or `curl`.
+
+    Python turns SIGINT into KeyboardInterrupt, which runs only between Python steps: not
+    while libcurl connects or shakes hands, and a tool that catches it and exits 130 does
+    not stop the shell loop that runs it. The default action ends the process on the spot,
+    and the shell sees "killed by SIGINT". The kernel releases the cache lock, and the cache
+    file is replaced in one step, so nothing is left half done. SIGTERM and SIGHUP already
+    have that default. An ignored SIGINT (a background job) stays ignored. Before main()
+    runs, while Python starts and imports this package, Python handles Ctrl-C itself.
+    """
+    before = signal.getsignal(signal.SIGINT)
+    changed = before is signal.default_int_handler
+    if changed:
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+        except ValueError:  # not the main thread: signals are not ours to set
+            changed = False
+    try:
+        yield
+    finally:
+        if changed:
+            signal.signal(signal.SIGINT, before)
+
+
+# --- Arguments ----------------------------------------------------------------------
+
+
+class _HelpAsked(Exception):
+    """--help or --version: the text is printed like any result (see main)."""
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    def _print_message(self, message: str, file: object = None) -> NoReturn:
+        raise _HelpAsked(message)  # --help and --version: printed like any result
+
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(message, hint="see --help")  # exit 2, printed like every error
+
+
+_HELP_EPILOG = f"""\
+output:
+  stdout carries the token alone, or with --json one JSON object, so that
+  TOKEN=$({PROG}) works; messages go to stderr.
+
+configuration:
+  WECHAT_APPID and WECHAT_APPSECRET, else {DEFAULT_CONFIG} in the current folder
+  (or --config PATH); config.ini.example shows every key. A proxy: --proxy, or
+  proxy in the config; else https_proxy and no_proxy, as curl reads them.
+
+exit codes:
+  0 token printed, 1 WeChat answered an errcode, 2 usage or configuration,
+  3 network, TLS, HTTP or response failure, 74 stdout cannot take the token,
+  141 stdout closed early, 70 a bug in this tool. Ctrl-C: killed by SIGINT.
+"""
+
+
+def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = _ArgumentParser(
+        prog=PROG,
+        allow_abbrev=False,  # what is parsed is what was typed: --js is not --json
+        description="Fetch a WeChat Official Account access_token over verified TLS.\n"
+        "The AppSecret comes from WECHAT_APPSECRET or the config file, never from a\n"
+        "flag: every user of the machine can read command lines.",
+        epilog=_HELP_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # the epilog's lines as written
+    )
+    parser.add_argument("--config", metavar="PATH", help=f"config file (default {DEFAULT_CONFIG})")
+    parser.add_argument("--appid", help="the AppID (default: WECHAT_APPID, then config)")
+    parser.add_argument(
+        "--api-base",
+        metavar="URL",
+        action="append",
+        help=f"API base URL; give it again for a backup (default {' then '.join(API_BASES)})",
+    )
+    parser.add_argument("--cacert", metavar="PATH", help="CA bundle (default: certifi's)")
+    parser.add_argument("--timeout", metavar="SECONDS", help="bound for each attempt (10)")
+    parser.add_argument(
+        "--retries",
+        metavar="N",
+        help=f"extra attempts after errcode -1, HTTP 5xx or a network failure "
+        f"(default {DEFAULT_RETRIES}, at most {MAX_RETRIES})",
+    )
+    parser.add_argument(
+        "--stable",
+        action=argparse.BooleanOptionalAction,
+        help="use POST /cgi-bin/stable_token: one token shared by every caller",
+    )
+    parser.add_argument(
+        "--force-refresh",
+        action="store_true",
+        help="fetch a new token even if the cached one is good (it invalidates the old one)",
+    )
+    cache = parser.add_mutually_exclusive_group()
+    cache.add_argument(
+        "--cache-file",
+        metavar="PATH",
+        help="where to keep the token (default: a file per AppID in ~/.cache/wechat_token)",
+    )
+    cache.add_argument("--no-cache", action="store_true", help="neither read nor write a cache")
+    parser.add_argument(
+        "--replace",
+        metavar="TOKEN",
+        help="TOKEN was refused by an API call (40001, 42001, 40014): fetch a new one, unless "
+        "another process already has; - reads TOKEN from stdin",
+    )
+    proxy = parser.add_mutually_exclusive_group()
+    proxy.add_argument(
+        "--proxy",
+        metavar="URL",
+        help="send the request through this proxy, e.g. http://host:3128 (default: "
+        "https_proxy in the environment)",
+    )
+    proxy.add_argument("--no-proxy", action="store_true", help="use no proxy, whatever is set")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show what happens")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        # Name the options only: a mistaken `--appsecret VALUE` must not be echoed.
+        names = sorted({arg.split("=")[0] for arg in unknown if arg.startswith("-")})
+        if any("secret" in name for name in names):
+            raise ConfigError(
+                "the AppSecret has no option",
+                hint="set WECHAT_APPSECRET, or appsecret in config.ini: every user of this "
+                "machine can read command lines",
+            )
+        raise ConfigError(
+            f"unrecognized arguments: {' '.join(names) or '(values)'}", hint="see --help"
+        )
+    return args
+
+
+# --- Output -------------------------------------------------------------------------
+
+_STDOUT_CLOSED = "stdout is closed: there is nowhere to print the token"
+
+
+class _Output:
+    """The one place that prints: the result on stdout, messages on stderr, all cleaned."""
+
+    def __init__(self, json_mode: bool, secret: str) -> None:
+        self.json_mode = json_mode
+        self.verbose = False
+        self.secret = secret
+
+    def _message(self, prefix: str, text: str) -> None:
+        """One line on stderr. If stderr is closed or broken, the line is lost: it never
+        goes to stdout, which carries the token alone."""
+        stream = sys.stderr
+        if stream is None:  # started with stderr closed
+            return
+        line = prefix + clean(text, self.secret) + "\n"
+        encoding = getattr(stream, "encoding", None) or "utf-8"
+        try:  # a console that cannot show 中文 or → gets \u escapes, not a traceback
+            stream.write(line.encode(encoding, "backslashreplace").decode(encoding))
+            stream.flush()
+        except (OSError, ValueError):
+            _discard(stream)
+
+    def note(self, text: str) -> None:
+        if self.verbose:
+            self._message("* ", text)
+
+    def warn(self, text: str) -> None:
+        self._message("warning: ", text)
+
+    def _result(self, fields: dict[str, str | int | bool] | str) -> None:
+        """The token, or one JSON object in ASCII (valid whatever the console's encoding)."""
+        if isinstance(fields, dict):
+            line = json.dumps({k: self._clean(v) for k, v in fields.items()})
+            if redact(line, self.secret) != line:  # escaping made a run of the secret
+                masked = {k: v if isinstance(v, int) else "***" for k, v in fields.items()}
+                line = json.dumps(masked)
+        else:
+            line = fields  # a token (printable ASCII, never a piece of the secret), or --help
+        stream = sys.stdout
+        try:
+            if stream is None:
+                raise OutputError(_STDOUT_CLOSED)
+            stream.write(line + "\n")
+            stream.flush()  # a closed pipe shows up here, inside main(), not at exit
+        except BrokenPipeError:  # the reader went away (`| head -c0`)
+            _discard(stream)
+            raise BrokenPipe("stdout was closed before the output was written") from None
+        except (OSError, ValueError) as error:  # a full disk, an I/O error, a closed file
+            _discard(stream)
+            reason = getattr(error, "strerror", None) or str(error)
+            raise OutputError(f"cannot write to stdout: {reason}") from None
+
+    def _clean(self, value: str | int | bool) -> str | int | bool:
+        return clean(value, self.secret) if isinstance(value, str) else value
+
+    def help(self, text: str) -> int:
+        self._result(text.rstrip("\n"))
+        return 0
+
+    def success(self, token: AccessToken, cached: bool) -> int:
+        if self.json_mode:
+            expires_at = int(time.time()) + token.expires_in
+            self._result({**token._asdict(), "expires_at": expires_at, "cached": cached})
+        else:
+            self._result(token.access_token)
+        return 0
+
+    def failure(self, error: WeChatTokenError) -> int:
+        """Print the error and its hint; return its exit code."""
+        self._message("error: ", str(error))
+        self._message("hint: ", error.hint)
+        if self.json_mode and not isinstance(error, OutputError):
+            fields: dict[str, str | int | bool] = {"error": str(error), "hint": error.hint}
+            if isinstance(error, WeChatAPIError):
+                fields = {"errcode": error.errcode, "errmsg": error.errmsg, "hint": error.hint}
+            try:
+                self._result(fields)
+            except OutputError as output_error:
+                return self.failure(output_error)
+        return exit_code(error)
+
+
+def _discard(stream: object) -> None:
+    """After a failed write, point the stream at the null device, so that Python's own
+    flush at exit cannot fail again and print a traceback of its own."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, stream.fileno())  # type: ignore[attr-defined]
+        os.close(null)

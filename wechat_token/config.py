@@ -1,0 +1,352 @@
+"""Settings from flags, the environment and config.ini, checked once, into one record.
+
+Order of precedence: flag, then environment, then config file, then default. Every
+value is checked here, before any connection is made, so later code can trust it.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+import sys
+from typing import TYPE_CHECKING, NamedTuple
+
+from wechat_token import http
+from wechat_token.endpoints import API_BASES, STABLE_TOKEN, TOKEN, Endpoint
+from wechat_token.errors import CONSOLE, KEYS, ConfigError
+from wechat_token.fetch import DEFAULT_TIMEOUT
+from wechat_token.files import read_small_file
+from wechat_token.redact import PLACEHOLDERS
+from wechat_token.retry import DEFAULT_RETRIES, MAX_RETRIES
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Mapping, Sequence
+
+DEFAULT_CONFIG = "config.ini"
+CONFIG_SECTION = "wechat"
+CONFIG_KEYS = (
+    "appid",
+    "appsecret",
+    "api_base",
+    "ca_bundle",
+    "timeout",
+    "retries",
+    "stable",
+    "cache_file",
+    "proxy",
+)
+MAX_CREDENTIAL = 128  # characters: an AppID has 18, an AppSecret 32
+MIN_SECRET = 16  # characters: a shorter "secret" would have its letters masked everywhere
+MAX_CA_BUNDLE = 4 * 2**20  # bytes: certifi's bundle is about 300 KB
+
+
+class Settings(NamedTuple):
+    appid: str
+    secret: str
+    endpoint: Endpoint  # TOKEN, or STABLE_TOKEN
+    api_bases: tuple[str, ...]  # tried in turn: each retry moves to the next
+    cacert: str | None  # None: certifi's bundle
+    proxy: str | None  # None: libcurl reads https_proxy; "": no proxy
+    timeout: float  # seconds, for each attempt
+    retries: int
+    force_refresh: bool
+    cache_file: str | None  # None: --no-cache
+    warnings: list[str]
+
+
+def load_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
+    """Gather and check every setting of the command before any connection is made."""
+    path = args.config or DEFAULT_CONFIG
+    section, warnings = _read_config(path, must_exist=args.config is not None)
+    try:
+        return _settings(args, environ, path, section, warnings)
+    except ConfigError as error:  # it may quote a value: mask any AppSecret given
+        for secret in (environ.get("WECHAT_APPSECRET", ""), section.get("appsecret", "")):
+            error.scrub(secret)
+        raise
+
+
+def api_settings(
+    appid: str,
+    secret: str,
+    *,
+    stable: bool,
+    cache_file: str | None,
+    api_bases: Sequence[str],
+    cacert: str | None,
+    proxy: str | None,
+    timeout: float,
+    retries: int,
+) -> Settings:
+    """The settings of a TokenCache, checked as the command checks its own."""
+    _credential((appid, "appid"), "appid", "")
+    _credential((secret, "secret"), "appsecret", "")
+    if not (0 < timeout <= http.MAX_TIMEOUT and 0 <= retries <= MAX_RETRIES):
+        raise ConfigError(
+            f"timeout must be more than 0 and at most {http.MAX_TIMEOUT} s, retries 0 to "
+            f"{MAX_RETRIES}",
+            hint=f"the defaults are {DEFAULT_TIMEOUT:g} and {DEFAULT_RETRIES}",
+        )
+    endpoint = STABLE_TOKEN if stable else TOKEN
+    return Settings(
+        appid=appid,
+        secret=secret,
+        endpoint=endpoint,
+        api_bases=tuple(_api_base(base, "api_bases") for base in api_bases),
+        cacert=cacert,
+        proxy=None if proxy is None else _proxy(proxy, "proxy"),
+        timeout=timeout,
+        retries=retries,
+        force_refresh=False,
+        cache_file=cache_file or default_cache_file(appid, endpoint, os.environ),
+        warnings=[],
+    )
+
+
+def _settings(
+    args: argparse.Namespace,
+    environ: Mapping[str, str],
+    path: str,
+    section: dict[str, str],
+    warnings: list[str],
+) -> Settings:
+    def first(key: str, flag: str | None = None, env: str = "") -> tuple[str, str] | None:
+        """The first value given (flag, environment, file) and where it came from."""
+        for value, origin in (
+            (flag, "--" + key.replace("_", "-")),
+            (environ.get(env) if env else None, env),
+            (section.get(key), f"{path}: {key}"),
+        ):
+            if value is not None:
+                _check_plain(value, origin)
+                return value, origin
+        return None
+
+    appid, appid_origin = _credential(first("appid", args.appid, "WECHAT_APPID"), "appid", path)
+    secret, _ = _credential(first("appsecret", env="WECHAT_APPSECRET"), "appsecret", path)
+    if not re.fullmatch(r"wx[0-9a-f]{16}", appid):
+        warnings.append(f"{appid_origin}: '{appid}' does not look like an AppID (wx + 16 hex)")
+    stable = args.stable
+    if stable is None:
+        found = first("stable")
+        stable = _yes_no(*found) if found else False
+    endpoint = STABLE_TOKEN if stable else TOKEN
+    timeout = first("timeout", args.timeout)
+    retries = first("retries", args.retries)
+    proxy = "" if args.no_proxy else first("proxy", args.proxy)  # the environment: libcurl's
+    return Settings(
+        appid=appid,
+        secret=secret,
+        endpoint=endpoint,
+        api_bases=_api_bases(args.api_base, section, path),
+        cacert=_pick_cacert(args.cacert, section.get("ca_bundle"), path),
+        proxy=_proxy(*proxy) if isinstance(proxy, tuple) else proxy,
+        timeout=_seconds(*timeout) if timeout else DEFAULT_TIMEOUT,
+        retries=_retries(*retries) if retries else DEFAULT_RETRIES,
+        force_refresh=args.force_refresh,
+        cache_file=_cache_file(args, section, path, appid, endpoint, environ),
+        warnings=warnings,
+    )
+
+
+def _api_bases(flags: list[str] | None, section: dict[str, str], path: str) -> tuple[str, ...]:
+    """--api-base, given once or more; else api_base in the config, a list of URLs
+    separated by spaces, commas or lines; else WeChat's own two."""
+    if flags:
+        return tuple(_api_base(value, "--api-base") for value in flags)
+    if "api_base" in section:
+        values = section["api_base"].replace(",", " ").split() or [""]
+        return tuple(_api_base(value, f"{path}: api_base") for value in values)
+    return API_BASES
+
+
+def _cache_file(
+    args: argparse.Namespace,
+    section: dict[str, str],
+    path: str,
+    appid: str,
+    endpoint: Endpoint,
+    environ: Mapping[str, str],
+) -> str | None:
+    if args.no_cache:
+        return None
+    if args.cache_file is not None:
+        _check_plain(args.cache_file, "--cache-file")
+        return str(args.cache_file)
+    if "cache_file" in section:  # relative to the config file, like ca_bundle
+        _check_plain(section["cache_file"], f"{path}: cache_file")
+        return os.path.join(os.path.dirname(path), section["cache_file"])
+    return default_cache_file(appid, endpoint, environ)
+
+
+def default_cache_file(appid: str, endpoint: Endpoint, environ: Mapping[str, str]) -> str:
+    """The per-user cache file for this AppID and endpoint, named from the AppID alone."""
+    if sys.platform == "win32":
+        folder = environ.get("LOCALAPPDATA") or os.path.expanduser(r"~\AppData\Local")
+    elif sys.platform == "darwin":
+        folder = os.path.expanduser("~/Library/Caches")
+    else:  # XDG: $XDG_CACHE_HOME if it is an absolute path, else ~/.cache
+        folder = environ.get("XDG_CACHE_HOME", "")
+        if not os.path.isabs(folder):
+            folder = os.path.expanduser("~/.cache")
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", appid)  # safe as a file name, whatever it holds
+    return os.path.join(folder, "wechat_token", f"{name}.{endpoint.name}.json")
+
+
+def _api_base(value: str, origin: str) -> str:
+    """An API base must be an https:// URL, plain enough to put a path after."""
+    _check_plain(value, origin)
+    if http.matched_url(http.HTTPS_URL, value) is None:
+        raise ConfigError(
+            f"{origin}: '{value}' is not an https:// URL; refusing",
+            hint="write it like https://api.weixin.qq.com, without a path",
+        )
+    return value
+
+
+def _proxy(value: str, origin: str) -> str:
+    _check_plain(value, origin)
+    return http.checked_proxy(value, origin)
+
+
+def _credential(found: tuple[str, str] | None, key: str, path: str) -> tuple[str, str]:
+    """The AppID or AppSecret: required, and a single word."""
+    env, page = ("WECHAT_APPID", CONSOLE) if key == "appid" else ("WECHAT_APPSECRET", KEYS)
+    if found is None:  # name the file looked for in full: cron's folder is not yours
+        where = os.path.abspath(path)
+        missing = "" if os.path.exists(where) else " (no such file; --config names another)"
+        raise ConfigError(
+            f"no {key}: set {env}, or {key} in [{CONFIG_SECTION}] of {where}{missing}",
+            hint=f"copy config.ini.example to {where} and fill in the AppID and AppSecret",
+        )
+    value, origin = found
+    if value in PLACEHOLDERS:  # not echoed: as the secret, it would be masked
+        raise ConfigError(
+            f"{origin}: still the example's placeholder, not your {key}",
+            hint=f"replace it with the {key} shown at {page}",
+        )
+    if len(value) > MAX_CREDENTIAL or (key == "appsecret" and len(value) < MIN_SECRET):
+        raise ConfigError(
+            f"{origin}: {len(value)} characters long; an AppID has 18, an AppSecret 32",
+            hint=f"copy the {key} again from {page}",
+        )
+    if " " in value or not value.isprintable():  # never echo the value: it may be the secret
+        raise ConfigError(
+            f"{origin}: contains whitespace or a non-printable character",
+            hint=f"copy the {key} again from {page}: it is one word of letters and digits",
+        )
+    return found
+
+
+def _read_config(path: str, must_exist: bool) -> tuple[dict[str, str], list[str]]:
+    """The [wechat] section of the config file, and warnings about the file."""
+    parser = configparser.ConfigParser(interpolation=None)  # a '%' in a secret is literal
+    try:
+        data, mode = read_small_file(path, "the config file")
+        parser.read_string(data.decode("utf-8-sig"))  # -sig: Notepad's BOM is fine
+    except FileNotFoundError:
+        if must_exist:
+            raise ConfigError(
+                f"{path}: no such file", hint="check the path given with --config"
+            ) from None
+        return {}, []
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text", hint="save it as UTF-8") from None
+    except OSError as error:
+        raise ConfigError(
+            f"{path}: cannot read: {error.strerror}", hint="check the file's permissions"
+        ) from None
+    except configparser.Error as error:
+        raise ConfigError(f"{path}: {_config_syntax(error)}", hint=_SEE_EXAMPLE) from None
+    if not parser.has_section(CONFIG_SECTION):
+        raise ConfigError(f"{path}: no [{CONFIG_SECTION}] section", hint=_SEE_EXAMPLE)
+    section = dict(parser.items(CONFIG_SECTION))
+    warnings = [
+        f"{path}: unknown key '{key}' in [{CONFIG_SECTION}] ignored; "
+        f"known keys: {', '.join(CONFIG_KEYS)}"
+        for key in section
+        if key not in CONFIG_KEYS
+    ]
+    if "appsecret" in section and os.name == "posix" and mode & 0o044:  # group or others
+        warnings.append(f"{path} holds the AppSecret and other users can read it: chmod 600 {path}")
+    return section, warnings
+
+
+_SEE_EXAMPLE = "config.ini.example shows the layout: a [wechat] header, then key = value lines"
+
+
+def _config_syntax(error: configparser.Error) -> str:
+    """configparser's complaint, without echoing the line (it may hold the secret)."""
+    if isinstance(error, configparser.MissingSectionHeaderError):  # a ParsingError too
+        return f"line {error.lineno}: a [{CONFIG_SECTION}] header must come first"
+    if isinstance(error, configparser.ParsingError):
+        return f"line {error.errors[0][0]} is not 'key = value'"
+    if isinstance(error, configparser.DuplicateOptionError):
+        return f"line {error.lineno}: key '{error.option}' given twice"
+    if isinstance(error, configparser.DuplicateSectionError):
+        return f"line {error.lineno}: section [{error.section}] given twice"
+    return "not a valid config file"
+
+
+def _check_plain(value: str, origin: str) -> None:
+    """Refuse empty and quoted values: configparser keeps quotes as part of the value."""
+    if not value:
+        raise ConfigError(f"{origin}: empty value", hint="give it a value, or leave it out")
+    if value[0] in "\"'" or value[-1] in "\"'":
+        raise ConfigError(
+            f"{origin}: remove the quotes around the value",
+            hint="config.ini takes values as written: appid = wx0123456789abcdef",
+        )
+    if "\0" in value:
+        raise ConfigError(f"{origin}: contains a NUL character", hint="retype the value")
+
+
+def _pick_cacert(flag: str | None, configured: str | None, config_path: str) -> str | None:
+    """--cacert, else ca_bundle (relative to the config file), else None (certifi)."""
+    if flag is not None:
+        path, origin = flag, "--cacert"
+    elif configured is not None:
+        _check_plain(configured, f"{config_path}: ca_bundle")
+        path = os.path.join(os.path.dirname(config_path), configured)
+        origin = f"{config_path}: ca_bundle"
+    else:
+        return None
+    hint = "give the path of a PEM file with the CA certificates to trust"
+    if not os.path.isfile(path):  # also refuses FIFOs and devices: libcurl would block
+        raise ConfigError(f"{origin}: CA bundle '{path}' not found, or not a file", hint=hint)
+    if os.path.getsize(path) > MAX_CA_BUNDLE:  # loading it would take longer than a request
+        raise ConfigError(
+            f"{origin}: CA bundle '{path}' is larger than {MAX_CA_BUNDLE // 2**20} MiB", hint=hint
+        )
+    return path
+
+
+def _retries(value: str, origin: str) -> int:
+    if not (re.fullmatch(r"[0-9]{1,2}", value) and int(value) <= MAX_RETRIES):
+        raise ConfigError(
+            f"{origin}: '{value}' must be a whole number from 0 to {MAX_RETRIES}",
+            hint=f"the default is {DEFAULT_RETRIES}",
+        )
+    return int(value)
+
+
+def _yes_no(value: str, origin: str) -> bool:
+    answers = configparser.ConfigParser.BOOLEAN_STATES  # yes/no, true/false, on/off, 1/0
+    if value.lower() not in answers:
+        raise ConfigError(f"{origin}: '{value}' must be yes or no", hint="the default is no")
+    return answers[value.lower()]
+
+
+def _seconds(value: str, origin: str) -> float:
+    hint = f"the default is {DEFAULT_TIMEOUT:g}"
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ConfigError(f"{origin}: '{value}' is not a number of seconds", hint=hint) from None
+    if not 0 < seconds <= http.MAX_TIMEOUT:  # also refuses nan and inf
+        raise ConfigError(
+            f"{origin}: '{value}' must be more than 0 and at most {http.MAX_TIMEOUT}", hint=hint
+        )
+    return seconds

@@ -1,0 +1,101 @@
+"""What is asked of WeChat, as data: each endpoint, its request, and its answer read.
+
+A new kind of credential is a new Endpoint here, not a new code path: the cache, the
+retries and the command line take the endpoint as a value.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import NamedTuple, TypeGuard
+
+from wechat_token.errors import PORTAL, ResponseError, WeChatAPIError
+
+API_BASE = "https://api.weixin.qq.com"
+BACKUP_API_BASE = "https://api2.weixin.qq.com"  # WeChat's disaster-recovery domain
+API_BASES = (API_BASE, BACKUP_API_BASE)  # tried in turn, one attempt each
+
+MAX_EXPIRES_IN = 86400  # seconds: WeChat says 7200; no lifetime over a day is trusted
+
+
+class Endpoint(NamedTuple):
+    name: str  # in the default cache file's name
+    path: str
+    method: str  # GET: the secret in the query; POST: in a JSON body
+    field: str  # the answer's field that holds the credential
+
+
+TOKEN = Endpoint("token", "/cgi-bin/token", "GET", "access_token")  # the PHP's
+# One token shared by every caller while it is valid; replaced only with force_refresh
+STABLE_TOKEN = Endpoint("stable_token", "/cgi-bin/stable_token", "POST", "access_token")
+
+
+class AccessToken(NamedTuple):
+    access_token: str
+    expires_in: int  # seconds, counted from when WeChat answered
+
+
+def token_request(
+    endpoint: Endpoint, api_base: str, appid: str, secret: str, force_refresh: bool = False
+) -> tuple[str, bytes | None]:
+    """The URL to ask, and the JSON body to POST (None for a GET)."""
+    url = f"{api_base.rstrip('/')}{endpoint.path}"
+    fields: dict[str, str | bool] = {
+        "grant_type": "client_credential",
+        "appid": appid,
+        "secret": secret,
+    }
+    if endpoint.method == "POST":  # stable_token: the secret in a JSON body
+        fields["force_refresh"] = force_refresh  # true: replace the token now (20 a day)
+        return url, json.dumps(fields).encode()
+    from urllib.parse import urlencode  # here, not at the top: a cache hit needs no URL
+
+    return f"{url}?{urlencode(fields)}", None  # unlike the PHP, the values URL-encoded
+
+
+def parse_response(status: int, output: bytes, field: str = "access_token") -> AccessToken:
+    """Turn WeChat's answer into an AccessToken, or raise the matching error."""
+    if status != 200:  # a 5xx is the server's trouble and may pass; a 4xx will not
+        raise ResponseError(
+            f"HTTP {status} instead of 200",
+            quoted=output,
+            transient=500 <= status <= 599,
+            hint=PORTAL if 300 <= status <= 399 else "",  # WeChat's API never redirects
+        )
+    if not output.strip():
+        raise ResponseError("empty response (HTTP 200 with no body)")
+    try:
+        jsoninfo = json.loads(output)  # $jsoninfo = json_decode($output, true);
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or absurdly nested
+        page = _HTML.match(output) is not None
+        raise ResponseError(
+            "response is a web page, not JSON" if page else "response is not JSON",
+            quoted=output,
+            hint=PORTAL if page else "",
+        ) from None
+    if not isinstance(jsoninfo, dict):
+        raise ResponseError("response is not a JSON object", quoted=output)
+    errcode = jsoninfo.get("errcode", 0)
+    if errcode != 0:  # {"errcode":40013,"errmsg":"invalid appid"} comes with HTTP 200
+        errmsg = jsoninfo.get("errmsg", "")
+        if not whole_number(errcode) or not isinstance(errmsg, str):
+            raise ResponseError("malformed error answer", quoted=output)
+        raise WeChatAPIError(errcode, errmsg)
+    value = jsoninfo.get(field)  # $access_token = $jsoninfo["access_token"];
+    expires_in = jsoninfo.get("expires_in")
+    if not isinstance(value, str) or not USABLE.fullmatch(value):
+        raise ResponseError(f"no usable {field} in the response", quoted=output)
+    if not whole_number(expires_in) or expires_in <= 0:
+        raise ResponseError("no usable expires_in in the response", quoted=output)
+    return AccessToken(value, min(expires_in, MAX_EXPIRES_IN))  # 10**400 is not a lifetime
+
+
+USABLE = re.compile(r"[\x21-\x7e]{1,4096}")  # printable ASCII: safe to print and store
+# A web page where WeChat's JSON should be: a hotel's or office's login page, or a proxy's.
+_HTML = re.compile(rb"\s*<(!doctype html|html|head|body|meta|title|script)\b", re.I)
+
+
+def whole_number(value: object) -> TypeGuard[int]:
+    """An int from JSON; not a bool, which Python counts as an int."""
+    return isinstance(value, int) and not isinstance(value, bool)

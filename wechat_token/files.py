@@ -1,0 +1,81 @@
+"""Small files read safely, and replaced in one step: the config and the cache."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from typing import TYPE_CHECKING
+
+from wechat_token.errors import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+MAX_FILE = 64 * 1024  # bytes: the most read from a config or cache file
+NONBLOCK = getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)  # POSIX: never wait
+
+
+def refuse_odd_file(
+    path: str, what: str, info: os.stat_result | None = None, hint: str = ""
+) -> None:
+    """Refuse a FIFO, device or folder where a small regular file belongs: reading one
+    would block, or never end. A file that does not exist yet is fine."""
+    if info is None:
+        try:
+            info = os.stat(path)
+        except (OSError, ValueError):  # missing (fine), or unusable: open() will say
+            return
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+        raise ConfigError(f"{what} {path} is {kind}", hint=hint or "point it at a regular file")
+    if info.st_size > MAX_FILE:
+        raise ConfigError(
+            f"{what} {path} is larger than {MAX_FILE // 1024} KiB: not ours",
+            hint=hint or "point it at the right file",
+        )
+
+
+def read_small_file(path: str, what: str, hint: str = "") -> tuple[bytes, int]:
+    """The bytes of a small regular file, and its mode; never blocks, never reads much."""
+    fd = os.open(path, os.O_RDONLY | NONBLOCK | getattr(os, "O_BINARY", 0))
+    try:
+        info = os.fstat(fd)
+        refuse_odd_file(path, what, info, hint)
+        return os.read(fd, MAX_FILE + 1)[:MAX_FILE], info.st_mode
+    finally:
+        os.close(fd)
+
+
+def replace_file(path: str, data: bytes) -> None:
+    """Replace the file in one step: readers see the old content or the new, never half."""
+    import tempfile  # only when a file is written: a cache hit does not pay for it
+
+    folder = os.path.dirname(path) or "."
+    with _signals_held():  # Ctrl-C here takes effect once the new file is in place
+        fd, temporary = tempfile.mkstemp(dir=folder, prefix=".wechat_token-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())  # on disk before it takes the old content's place
+            os.replace(temporary, path)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold back Ctrl-C and kill signals for a moment; they take effect at the end."""
+    import signal  # only when a file is written: a cache hit does not pay for its enums
+
+    held = {signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", signal.SIGTERM)}
+    if not hasattr(signal, "pthread_sigmask"):  # Windows
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)

@@ -1,0 +1,97 @@
+"""TokenCache: the command's cached token, for Python programs."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from wechat_token.cache import cached_access_token, margin
+from wechat_token.config import api_settings
+from wechat_token.endpoints import API_BASES, AccessToken
+from wechat_token.errors import WeChatTokenError
+from wechat_token.fetch import DEFAULT_TIMEOUT
+from wechat_token.retry import DEFAULT_RETRIES
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+
+class TokenCache:
+    """The command's cached token, for Python programs: web workers, task queues, scripts.
+
+        tokens = TokenCache(appid, secret)       # the command's defaults
+        token = tokens.get()                     # AccessToken(access_token, expires_in)
+        token = tokens.replace(refused)          # after an API call said 40001/42001/40014
+
+    It shares the command's cache file, lock and rules, so the command, this process's
+    threads and every other process on the machine use one token, and one fetch renews it.
+    get() keeps the token in memory until the cache margin: a warm get() reads no file.
+    Nothing is printed and no signal handler is changed; errors are this package's
+    exceptions, with the AppSecret masked, and `log` hears what `-v` would print.
+    """
+
+    def __init__(
+        self,
+        appid: str,
+        secret: str,
+        *,
+        stable: bool = False,
+        cache_file: str | None = None,
+        api_bases: Sequence[str] = API_BASES,
+        cacert: str | None = None,
+        proxy: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        retries: int = DEFAULT_RETRIES,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self._settings = api_settings(
+            appid,
+            secret,
+            stable=stable,
+            cache_file=cache_file,
+            api_bases=api_bases,
+            cacert=cacert,
+            proxy=proxy,
+            timeout=timeout,
+            retries=retries,
+        )
+        self._log = log or (lambda _text: None)
+        # The token, the time.monotonic() until which it is used (its expiry less the
+        # cache margin), and its expiry.
+        self._memo = ("", 0.0, 0.0)
+        self._lock = threading.Lock()  # threads that ask at once share one fetch
+
+    def get(self) -> AccessToken:
+        """The token: from memory while it has more than the margin left, else from the
+        cache file, else fetched (and stored for every other caller)."""
+        token, until, expiry = self._memo  # one read: another thread may replace it meanwhile
+        now = time.monotonic()
+        if now < until:
+            return AccessToken(token, int(expiry - now))
+        with self._lock:
+            return self._renew(None)
+
+    def replace(self, refused: str) -> AccessToken:
+        """A new token in place of `refused`, once across threads and processes: if another
+        caller has replaced it already, that token is returned and nothing is fetched."""
+        with self._lock:
+            token, until, expiry = self._memo
+            now = time.monotonic()
+            if token and token != refused and now < until:
+                return AccessToken(token, int(expiry - now))
+            return self._renew(refused)
+
+    def _renew(self, refused: str | None) -> AccessToken:
+        """From the cache file, or fetched: threads that waited here find the token that
+        the first one stored, in the file, and make no request."""
+        try:
+            fresh, _cached = cached_access_token(
+                self._settings, self._log, self._log, refused=refused
+            )
+        except WeChatTokenError as error:
+            error.scrub(self._settings.secret)
+            raise
+        expiry = time.monotonic() + fresh.expires_in
+        self._memo = (fresh.access_token, expiry - margin(fresh.expires_in), expiry)
+        return fresh
