@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from wechat_token import http
 from wechat_token.endpoints import (
@@ -17,9 +17,6 @@ from wechat_token.endpoints import (
 )
 from wechat_token.errors import ResponseError, WeChatTokenError
 from wechat_token.redact import clean, redact
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
 
 DEFAULT_TIMEOUT = 10.0  # seconds for each request
 

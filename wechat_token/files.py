@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
-from typing import TYPE_CHECKING
 
 from wechat_token.errors import ConfigError
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
 
 MAX_FILE = 64 * 1024  # bytes: the most read from a config or cache file
 NONBLOCK = getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)  # POSIX: never wait
@@ -48,11 +43,19 @@ def read_small_file(path: str, what: str, hint: str = "") -> tuple[bytes, int]:
 
 
 def replace_file(path: str, data: bytes) -> None:
-    """Replace the file in one step: readers see the old content or the new, never half."""
+    """Replace the file in one step: readers see the old content or the new, never half.
+
+    Ctrl-C and kill signals are held back meanwhile, and take effect once the new file is
+    in place, so no temporary file is left behind.
+    """
+    import signal
     import tempfile  # only when a file is written: a cache hit does not pay for it
 
-    folder = os.path.dirname(path) or "."
-    with _signals_held():  # Ctrl-C here takes effect once the new file is in place
+    held = {signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", signal.SIGTERM)}
+    mask = getattr(signal, "pthread_sigmask", None)  # None on Windows
+    before = mask(signal.SIG_BLOCK, held) if mask else None
+    try:
+        folder = os.path.dirname(path) or "."
         fd, temporary = tempfile.mkstemp(dir=folder, prefix=".wechat_token-", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as file:
@@ -63,19 +66,6 @@ def replace_file(path: str, data: bytes) -> None:
         except BaseException:
             os.unlink(temporary)
             raise
-
-
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """Hold back Ctrl-C and kill signals for a moment; they take effect at the end."""
-    import signal  # only when a file is written: a cache hit does not pay for its enums
-
-    held = {signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", signal.SIGTERM)}
-    if not hasattr(signal, "pthread_sigmask"):  # Windows
-        yield
-        return
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+        if mask and before is not None:
+            mask(signal.SIG_SETMASK, before)

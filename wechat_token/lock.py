@@ -3,11 +3,10 @@ holding it leaves for those waiting: what it is doing, or the failure it got."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from wechat_token.endpoints import whole_number
 from wechat_token.errors import (
@@ -17,9 +16,6 @@ from wechat_token.errors import (
     WeChatTokenError,
 )
 from wechat_token.files import NONBLOCK, refuse_odd_file
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
 
 LOCK_POLL = 0.02  # seconds between looks at a cache lock held by another process
 CACHE_WAYS_OUT = "choose another with --cache-file, or run with --no-cache"
@@ -68,8 +64,7 @@ def lock(
                 os.close(fd)
                 return None
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.close(fd)
+        os.close(fd)
         raise
 
 
@@ -94,9 +89,11 @@ def leave_note(
             if isinstance(error, WeChatAPIError):
                 record.update(errcode=error.errcode, errmsg=error.errmsg[:1000])
         note = json.dumps(record).encode()
-    with contextlib.suppress(OSError):
+    try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, note, 0)
+    except OSError:
+        pass  # a full disk: the waiters go without the news
 
 
 def _read_note(fd: int | None, key: str) -> dict[str, object]:

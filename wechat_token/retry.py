@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
 
+from wechat_token.endpoints import AccessToken
 from wechat_token.errors import TransportError, WeChatAPIError, WeChatTokenError
-
-if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
-
-    from wechat_token.endpoints import AccessToken
 
 DEFAULT_RETRIES = 2  # extra attempts, only after failures that can pass
 MAX_RETRIES = 5
