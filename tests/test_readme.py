@@ -1,13 +1,16 @@
-"""Every README block meant to run runs here, against the fake; the two READMEs match.
+"""Every documented block meant to run runs here, against the fake; the translations match.
 
-How a block runs (README.md, "Development", says the same for readers):
+The documents are README.md, README.zh-CN.md and docs/*.md. How a block runs
+(docs/development.md says the same for readers):
 - ```python is executed, ```sh runs with bash, and in ```console each `$ ` line runs and
   what it prints (stdout and stderr, in order) is compared with the lines under it.
 - Each block starts afresh, in a folder laid out as after "Use it with a real account":
   fetch_token.py and a config.ini for the fake's account in ~/app, WECHAT_APPID and
-  WECHAT_APPSECRET set, a home folder of its own (so an empty cache), `python` on PATH.
-- WeChat's two domains, in the block and in that folder's copy of fetch_token.py, become
-  the addresses of two fakes; certifi's bundle (a copy of certifi first on PYTHONPATH),
+  WECHAT_APPSECRET set, a home folder of its own (so an empty cache), and `python`,
+  `wechat-token` and ~/app/.venv/bin/{python,wechat-token} on PATH.
+- WeChat's two domains become the addresses of two fakes: in the block, in that folder's
+  copy of fetch_token.py, and in wechat_token/endpoints.py of a copy of the package that
+  comes first on PYTHONPATH. certifi's bundle (a copy of certifi, also on PYTHONPATH),
   curl's, and the CA path in the block trust the fakes' throwaway CA.
 - `<!-- fake: JSON -->` before a block sets the first fake's behaviour for the block;
   `<!-- not run: why -->` marks an illustration, which is skipped.
@@ -18,8 +21,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -27,22 +32,29 @@ from typing import NamedTuple
 import pytest
 import trustme
 
-from conftest import OUTPUTS, ROOT, SCRIPT
+from conftest import OUTPUTS, ROOT
 from fake_wechat import APPID, SECRET, FakeWeChat, certifi_trusting
 
+PORT = ROOT / "fetch_token.py"  # the port of the PHP example
 READMES = ("README.md", "README.zh-CN.md")
+DOCUMENTS = (*READMES, *sorted(f"docs/{path.name}" for path in (ROOT / "docs").glob("*.md")))
+# Each translation beside the document it translates
+PAIRS = [
+    (name.replace(".zh-CN.md", ".md"), name) for name in DOCUMENTS if name.endswith(".zh-CN.md")
+]
 RUNNABLE = ("python", "sh", "console")
+MAX_README_LINES = 250  # a README is read in one sitting (issue 17)
 WECHAT = {"https://api.weixin.qq.com": 0, "https://api2.weixin.qq.com": 1}  # -> which fake
 PROXY_CA = "/etc/ssl/certs/corporate-proxy-ca.pem"  # the recipe's CA path -> the fake's CA
 TIMEOUT = 30  # seconds for a whole block
-# How README transcripts show what differs on each run (the actual output is mapped to it).
+# How transcripts show what differs on each run (the actual output is mapped to it).
 SHOWN_PORTS = ("8443", "8444")
 SHOWN_HOME = "/home/me"
 SHOWN_CERTIFI = "/home/me/app/.venv/lib/python3.12/site-packages"
 
 
 class Block(NamedTuple):
-    readme: str
+    document: str
     line: int  # of the opening fence, counted from 1
     lang: str
     text: str
@@ -50,12 +62,16 @@ class Block(NamedTuple):
     fake: str | None  # the JSON of <!-- fake: ... -->
 
     def __str__(self) -> str:
-        return f"{self.readme}:{self.line} ({self.lang})"
+        return f"{self.document}:{self.line} ({self.lang})"
 
 
-def parse(readme: str) -> tuple[list[Block], list[tuple[int, str]]]:
-    """The fenced blocks of a README, and its headings as (level, text)."""
-    lines = (ROOT / readme).read_text(encoding="utf-8").splitlines()
+def read(document: str) -> str:
+    return (ROOT / document).read_text(encoding="utf-8")
+
+
+def parse(document: str) -> tuple[list[Block], list[tuple[int, str]]]:
+    """The fenced blocks of a document, and its headings as (level, text)."""
+    lines = read(document).splitlines()
     blocks: list[Block] = []
     headings: list[tuple[int, str]] = []
     directives: dict[str, str] = {}
@@ -72,7 +88,7 @@ def parse(readme: str) -> tuple[list[Block], list[tuple[int, str]]]:
                 number += 1
             text = "\n".join(body) + "\n"
             not_run, fake = directives.get("not run"), directives.get("fake")
-            blocks.append(Block(readme, start + 1, fence[2], text, not_run, fake))
+            blocks.append(Block(document, start + 1, fence[2], text, not_run, fake))
             directives = {}
         elif directive := re.fullmatch(r"\s*<!-- (not run|fake): (.+) -->", line):
             directives[directive[1]] = directive[2]
@@ -84,8 +100,8 @@ def parse(readme: str) -> tuple[list[Block], list[tuple[int, str]]]:
     return blocks, headings
 
 
-def runnable(readme: str) -> list[Block]:
-    return [block for block in parse(readme)[0] if block.not_run is None]
+def runnable(document: str) -> list[Block]:
+    return [block for block in parse(document)[0] if block.not_run is None]
 
 
 # --- The sandbox: a folder as after setup, and two fakes in WeChat's place --------------
@@ -119,7 +135,7 @@ class Sandbox(NamedTuple):
         return done
 
     def shown(self, output: str) -> str:
-        """Actual output as README transcripts show it: fixed ports and paths."""
+        """Actual output as transcripts show it: fixed ports and paths."""
         for fake, port in zip(self.fakes, SHOWN_PORTS, strict=True):
             output = output.replace(fake.base_url.rsplit(":", 1)[1], port)
         output = output.replace(self.certifi_folder, SHOWN_CERTIFI)
@@ -144,42 +160,63 @@ def certifi_folder(ca_file: str, tmp_path_factory: pytest.TempPathFactory) -> st
     return certifi_trusting(ca_file, str(tmp_path_factory.mktemp("certifi")))
 
 
+def _package_for_the_fakes(box: Sandbox, folder: Path) -> None:
+    """A copy of wechat_token whose API_BASES are the fakes' addresses."""
+    shutil.copytree(ROOT / "wechat_token", folder, ignore=shutil.ignore_patterns("__pycache__"))
+    endpoints = folder / "endpoints.py"
+    text = endpoints.read_text(encoding="utf-8")
+    assert all(domain in text for domain in WECHAT)  # else the copy would reach WeChat
+    endpoints.write_text(box.substitute(text), encoding="utf-8")
+
+
+def _shim(path: Path, site: Path, *args: str) -> None:
+    """An executable that runs this Python (the one with pycurl and certifi) with the
+    package copy first on PYTHONPATH, even under cron's empty environment."""
+    path.write_text(
+        f'#!/bin/sh\nPYTHONPATH="{site}${{PYTHONPATH:+:$PYTHONPATH}}"\nexport PYTHONPATH\n'
+        f'exec "{sys.executable}" {" ".join(args)} "$@"\n',
+        encoding="utf-8",
+    )
+    path.chmod(0o755)
+
+
 @pytest.fixture
 def sandbox(
     fake: FakeWeChat, backup_fake: FakeWeChat, ca_file: str, certifi_folder: str, tmp_path: Path
 ) -> Iterator[Sandbox]:
     home = tmp_path / "home"
     app = home / "app"
-    app.mkdir(parents=True)
+    venv_bin = app / ".venv" / "bin"  # the recipes' .venv/bin/python and wechat-token
+    venv_bin.mkdir(parents=True)
+    site = tmp_path / "site"  # the package, as installed, but for the fakes
     backup_fake.reset()
     env = {
         name: value
         for name, value in os.environ.items()
         if not name.startswith("WECHAT_")
         and not name.lower().endswith("_proxy")
-        and name not in ("XDG_CACHE_HOME", "REQUESTS_CA_BUNDLE", "SSL_CERT_DIR")
+        and name not in ("XDG_CACHE_HOME", "REQUESTS_CA_BUNDLE", "SSL_CERT_DIR", "PYTHONPATH")
     }
+    path = os.pathsep.join((str(venv_bin), os.path.dirname(sys.executable), env.get("PATH", "")))
     env.update(
         HOME=str(home),
-        PATH=os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", ""),
-        PYTHONPATH=certifi_folder,
+        PATH=path,
+        PYTHONPATH=os.pathsep.join((str(site), certifi_folder)),
         WECHAT_APPID=APPID,
         WECHAT_APPSECRET=SECRET,
         CURL_CA_BUNDLE=ca_file,
         SSL_CERT_FILE=ca_file,
     )
     box = Sandbox(home, app, env, (fake, backup_fake), ca_file, certifi_folder)
-    script = Path(SCRIPT).read_text(encoding="utf-8")
-    assert all(domain in script for domain in WECHAT)  # else the copy would reach nothing
-    (app / "fetch_token.py").write_text(box.substitute(script), encoding="utf-8")
+    _package_for_the_fakes(box, site / "wechat_token")
+    port = PORT.read_text(encoding="utf-8")
+    assert "https://api.weixin.qq.com" in port  # else the copy would reach WeChat
+    (app / "fetch_token.py").write_text(box.substitute(port), encoding="utf-8")
     config = app / "config.ini"
     config.write_text(f"[wechat]\nappid = {APPID}\nappsecret = {SECRET}\n", encoding="utf-8")
     config.chmod(0o600)
-    # The recipes' .venv/bin/python: this Python, the one with pycurl and certifi.
-    (app / ".venv" / "bin").mkdir(parents=True)
-    venv_python = app / ".venv" / "bin" / "python"
-    venv_python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n', encoding="utf-8")
-    venv_python.chmod(0o755)
+    _shim(venv_bin / "python", site)
+    _shim(venv_bin / "wechat-token", site, "-m", "wechat_token")
     yield box
     backup_fake.reset()
 
@@ -240,60 +277,49 @@ def run_transcript(text: str, box: Sandbox) -> None:
         assert varying(actual) == varying(expected), f"$ {command}"
 
 
-# --- The tests -------------------------------------------------------------------------
+# --- Every block runs, or says why not ---------------------------------------------------
 
 
 def _ids(blocks: list[Block]) -> list[str]:
     return [str(block) for block in blocks]
 
 
-ALL_RUNNABLE = [block for readme in READMES for block in runnable(readme)]
+ALL_RUNNABLE = [block for document in DOCUMENTS for block in runnable(document)]
 
 
 @pytest.mark.parametrize("block", ALL_RUNNABLE, ids=_ids(ALL_RUNNABLE))
-def test_readme_block_runs(block: Block, sandbox: Sandbox) -> None:
+def test_block_runs(block: Block, sandbox: Sandbox) -> None:
     run_block(block, sandbox)
     assert sandbox.requests() >= 1  # it reached a fake: the substitution took
 
 
-@pytest.mark.parametrize("readme", READMES)
-def test_every_block_runs_or_says_why_not(readme: str) -> None:
-    blocks, _ = parse(readme)
-    text = (ROOT / readme).read_text(encoding="utf-8")
-    assert len(blocks) * 2 == len(re.findall(r"^ *```", text, flags=re.MULTILINE))
+@pytest.mark.parametrize("document", DOCUMENTS)
+def test_every_block_runs_or_says_why_not(document: str) -> None:
+    blocks, _ = parse(document)
+    assert len(blocks) * 2 == len(re.findall(r"^ *```", read(document), flags=re.MULTILINE))
     unmarked = [str(b) for b in blocks if b.not_run is None and b.lang not in RUNNABLE]
     assert unmarked == [], "mark illustrations with <!-- not run: why -->"
-    assert len(runnable(readme)) >= 10
 
 
-def _without_comments(block: Block) -> str:
-    """A runnable block's code, whatever language its comments are in."""
-    lines = []
-    for line in block.text.splitlines():
-        if block.lang != "console" or line.startswith("$ "):
-            line = re.sub(r"(^|\s)#.*", "", line).rstrip()
-        if line:
-            lines.append(line)
-    return "\n".join(lines)
+def test_the_documents_are_read_and_run() -> None:
+    """The parser finds what is there: a change to it cannot make every check vacuous."""
+    assert {"README.md", "README.zh-CN.md", "docs/options.md"} <= set(DOCUMENTS)
+    assert all(len(runnable(readme)) >= 5 for readme in READMES)
+    assert len(ALL_RUNNABLE) >= 30
 
 
-def test_the_chinese_readme_has_the_same_sections_and_blocks() -> None:
-    (en_blocks, en_headings), (zh_blocks, zh_headings) = parse(READMES[0]), parse(READMES[1])
-    assert [level for level, _ in zh_headings] == [level for level, _ in en_headings]
-
-    def shape(blocks: list[Block]) -> list[tuple[str, bool, str | None]]:
-        return [(b.lang, b.not_run is None, b.fake) for b in blocks]
-
-    assert shape(zh_blocks) == shape(en_blocks)
-    for en, zh in zip(en_blocks, zh_blocks, strict=True):
-        if en.not_run is None:
-            assert _without_comments(zh) == _without_comments(en), f"{zh} differs from {en}"
+def test_transcript_comparison_can_fail(sandbox: Sandbox) -> None:
+    """The transcript check is not vacuous: a wrong token in a transcript fails it."""
+    with pytest.raises(AssertionError, match=r"\$ wechat-token"):
+        run_transcript("$ wechat-token\nfake_token_2\n", sandbox)
 
 
-def test_each_readme_links_to_the_other() -> None:
-    en, zh = ((ROOT / name).read_text(encoding="utf-8") for name in READMES)
-    assert "](README.zh-CN.md)" in en.split("\n## ")[0]
-    assert "](README.md)" in zh.split("\n## ")[0]
+# --- The READMEs: short, and the port they show is fetch_token.py ------------------------
+
+
+@pytest.mark.parametrize("readme", READMES)
+def test_a_readme_is_read_in_one_sitting(readme: str) -> None:
+    assert len(read(readme).splitlines()) <= MAX_README_LINES
 
 
 def test_ci_runs_the_first_two_commands_word_for_word() -> None:
@@ -306,46 +332,101 @@ def test_ci_runs_the_first_two_commands_word_for_word() -> None:
     assert commands[1].endswith("-m pytest")  # the test command
 
 
-# --- The minimal version: what it does when things go wrong ------------------------------
+_EXCERPT = re.compile(r"fetch_token\.py\D*(\d+)-(\d+)")  # in the block's <!-- not run: -->
 
 
-def _minimal(readme: str) -> Block:
-    (block,) = [b for b in runnable(readme) if "def fetch_access_token" in b.text]
-    return block
+@pytest.mark.parametrize("readme", READMES)
+def test_the_port_shown_is_fetch_token_py(readme: str) -> None:
+    """There is one copy of the port, the file: the README shows a run of its lines."""
+    (block,) = [b for b in parse(readme)[0] if b.not_run and _EXCERPT.search(b.not_run)]
+    found = _EXCERPT.search(block.not_run or "")
+    assert found
+    first, last = int(found[1]), int(found[2])
+    lines = PORT.read_text(encoding="utf-8").splitlines()[first - 1 : last]
+    assert block.text == textwrap.dedent("\n".join(lines) + "\n")
+    assert f"](fetch_token.py#L{first}-L{last})" in read(readme)  # where readers see them
 
 
-def test_minimal_version_is_the_same_in_both_readmes() -> None:
-    assert _without_comments(_minimal(READMES[0])) == _without_comments(_minimal(READMES[1]))
+def _normal(code: str) -> str:
+    return " ".join(code.split())
 
 
-def test_minimal_version_raises_wechats_errcode(sandbox: Sandbox) -> None:
-    sandbox.fakes[0].behaviour = 40164
-    (sandbox.app / "minimal.py").write_text(sandbox.substitute(_minimal(READMES[0]).text))
-    done = sandbox.run([sys.executable, "minimal.py"])
-    assert (done.returncode, done.stdout) == (1, "")
-    assert done.stderr.splitlines()[-1] == (
-        "RuntimeError: WeChat errcode 40164: "
-        "invalid ip 203.0.113.7 ipv6 ::ffff:203.0.113.7, not in whitelist rid: 1"
-    )
+def _in_order(code: str, line: str) -> bool:
+    """`code` is in `line`, where "..." in `code` stands for anything."""
+    position = 0
+    for piece in code.split("..."):
+        position = line.find(piece, position)
+        if position < 0:
+            return False
+        position += len(piece)
+    return True
 
 
-def test_minimal_version_refuses_a_certificate_its_cas_do_not_vouch_for(
-    sandbox: Sandbox,
-) -> None:
-    impostor_ca = trustme.CA()
-    with FakeWeChat(impostor_ca.issue_cert("127.0.0.1", "localhost")) as impostor:
-        code = _minimal(READMES[0]).text.replace("https://api.weixin.qq.com", impostor.base_url)
-        (sandbox.app / "minimal.py").write_text(code)
-        done = sandbox.run([sys.executable, "minimal.py"])
-        assert impostor.requests == []  # refused in the handshake: the secret never sent
-    assert (done.returncode, done.stdout) == (1, "")
-    assert done.stderr.splitlines()[-1].startswith("pycurl.error: (60, ")
+@pytest.mark.parametrize("readme", READMES)
+def test_the_walkthrough_points_at_the_lines_of_fetch_token_py(readme: str) -> None:
+    """Each row: the PHP line as the README's PHP block has it, and the Python that
+    replaces it, on the line of fetch_token.py that the row links to."""
+    php = _normal(next(b.text for b in parse(readme)[0] if b.lang == "php"))
+    port = PORT.read_text(encoding="utf-8").splitlines()
+    rows = [row for row in read(readme).splitlines() if re.match(r"\|.*\(fetch_token\.py#L", row)]
+    assert len(rows) >= 10
+    for row in rows:
+        php_cell, python_cell = [cell.strip() for cell in row.strip("|").split("|")][:2]
+        link = re.search(r"\]\(fetch_token\.py#L(\d+)\)", python_cell)
+        assert link, row
+        line = port[int(link[1]) - 1]
+        codes = re.findall(r"`([^`]+)`", python_cell)
+        assert codes, row
+        assert all(_in_order(code, line) for code in codes), f"{row}\nline {link[1]}: {line}"
+        assert all(_in_order(_normal(code), php) for code in re.findall(r"`([^`]+)`", php_cell)), (
+            row
+        )
 
 
-def test_transcript_comparison_can_fail(sandbox: Sandbox) -> None:
-    """The transcript check is not vacuous: a wrong token in a transcript fails it."""
-    with pytest.raises(AssertionError, match=r"\$ python fetch_token.py"):
-        run_transcript("$ python fetch_token.py\nfake_token_2\n", sandbox)
+# --- Translations: the same structure, the same code --------------------------------------
+
+
+def _without_comments(block: Block) -> str:
+    """A block's code, whatever language its comments are in."""
+    lines = []
+    for line in block.text.splitlines():
+        if block.lang != "console" or line.startswith("$ "):
+            line = re.sub(r"(^|\s)#.*", "", line).rstrip()
+        if line:
+            lines.append(line)
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize(("english", "chinese"), PAIRS, ids=[zh for _, zh in PAIRS])
+def test_a_translation_has_the_same_sections_and_blocks(english: str, chinese: str) -> None:
+    """The same outline (heading levels) and the same blocks in the same order, with the
+    same code and commands; the prose is free, written for its readers."""
+    (en_blocks, en_headings), (zh_blocks, zh_headings) = parse(english), parse(chinese)
+    assert [level for level, _ in zh_headings] == [level for level, _ in en_headings]
+
+    def shape(blocks: list[Block]) -> list[tuple[str, bool, str | None]]:
+        return [(b.lang, b.not_run is None, b.fake) for b in blocks]
+
+    assert shape(zh_blocks) == shape(en_blocks)
+    for en, zh in zip(en_blocks, zh_blocks, strict=True):
+        assert _without_comments(zh) == _without_comments(en), f"{zh} differs from {en}"
+
+
+def test_the_user_documents_are_in_both_languages() -> None:
+    english = {name for name in DOCUMENTS if not name.endswith(".zh-CN.md")}
+    assert {en for en, _ in PAIRS} <= english  # no translation without its original
+    wanted = {"README.md", "docs/options.md", "docs/errcodes.md", "docs/recipes.md"}
+    assert wanted <= {en for en, _ in PAIRS}
+
+
+@pytest.mark.parametrize(("english", "chinese"), PAIRS, ids=[zh for _, zh in PAIRS])
+def test_each_translation_links_to_the_other(english: str, chinese: str) -> None:
+    en, zh = read(english).split("\n## ")[0], read(chinese).split("\n## ")[0]
+    assert f"]({Path(chinese).name})" in en
+    assert f"]({Path(english).name})" in zh
+
+
+# --- Links -------------------------------------------------------------------------------
 
 
 def _slug(heading: str) -> str:
@@ -353,36 +434,58 @@ def _slug(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
 
 
-@pytest.mark.parametrize("readme", READMES)
-def test_every_link_to_a_section_finds_it(readme: str) -> None:
-    anchors = {_slug(text) for _, text in parse(readme)[1]}
-    text = (ROOT / readme).read_text(encoding="utf-8")
-    links = re.findall(r"\]\(#([^)]+)\)", text)
+def _anchors(document: str) -> set[str]:
+    return {_slug(text) for _, text in parse(document)[1]}
+
+
+@pytest.mark.parametrize("document", DOCUMENTS)
+def test_every_link_finds_its_file_section_or_line(document: str) -> None:
+    folder = (ROOT / document).parent
+    links = re.findall(r"\]\(([^)\s]+)\)", read(document))
     assert links  # the test reads them
-    assert sorted(set(links) - anchors) == []
+    for link in links:
+        if re.match(r"[a-z]+:", link):  # https:, mailto:
+            continue
+        path, _, anchor = link.partition("#")
+        target = (folder / path).resolve() if path else ROOT / document
+        assert target.is_file(), f"{document}: {link}: no such file"
+        if not anchor:
+            continue
+        name = target.relative_to(ROOT).as_posix()
+        if name.endswith(".md"):
+            assert anchor in _anchors(name), f"{document}: {link}: no such section"
+        else:  # a line or lines of a source file: #L93 or #L93-L139
+            lines = re.fullmatch(r"L(\d+)(?:-L(\d+))?", anchor)
+            assert lines, f"{document}: {link}"
+            last = int(lines[2] or lines[1])
+            assert last <= len(target.read_text(encoding="utf-8").splitlines()), link
 
 
 # --- The cron recipe, run as cron runs it ------------------------------------------------
 
+CRON_SCRIPTS = [b for doc in DOCUMENTS for b in runnable(doc) if b.text.startswith("#!/bin/sh\n")]
 
-def _cron_script(readme: str) -> Block:
-    (block,) = [b for b in runnable(readme) if b.text.startswith("#!/bin/sh\n")]
-    return block
+
+def _cron(sandbox: Sandbox, block: Block) -> tuple[Path, list[str]]:
+    """The script written where the recipe puts it, and cron's environment."""
+    script = sandbox.app / "refresh-token.sh"
+    script.write_text(sandbox.substitute(block.text), encoding="utf-8")
+    script.chmod(0o755)
+    # Under cron's empty environment the .venv/bin shims put the package copy on PYTHONPATH,
+    # but not the copy of certifi: the config names the fakes' CA, as a config behind a
+    # re-signing proxy would.
+    config = sandbox.app / "config.ini"
+    config.write_text(config.read_text() + f"ca_bundle = {sandbox.ca_file}\n")
+    env = ["PATH=/usr/bin:/bin", f"HOME={sandbox.home}", "SHELL=/bin/sh"]
+    return script, ["/usr/bin/env", "-i", *env]
 
 
 @pytest.mark.skipif(not os.path.exists("/usr/bin/env"), reason="needs env -i")
-@pytest.mark.parametrize("readme", READMES)
-def test_the_cron_recipe_works_as_cron_runs_it(readme: str, sandbox: Sandbox) -> None:
+@pytest.mark.parametrize("block", CRON_SCRIPTS, ids=_ids(CRON_SCRIPTS))
+def test_the_cron_recipe_works_as_cron_runs_it(block: Block, sandbox: Sandbox) -> None:
     """cron gives a minimal PATH, no shell variables, and the home folder as the current
     one: the recipe found no `python`, and a failure left an empty token.txt.new."""
-    script = sandbox.app / "refresh-token.sh"
-    script.write_text(sandbox.substitute(_cron_script(readme).text), encoding="utf-8")
-    script.chmod(0o755)
-    # No PYTHONPATH under cron, so certifi's bundle does not trust the fakes: the config
-    # names their CA, as a config behind a re-signing proxy would.
-    config = sandbox.app / "config.ini"
-    config.write_text(config.read_text() + f"ca_bundle = {sandbox.ca_file}\n")
-    cron = ["/usr/bin/env", "-i", "PATH=/usr/bin:/bin", f"HOME={sandbox.home}", "SHELL=/bin/sh"]
+    script, cron = _cron(sandbox, block)
 
     def run() -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
@@ -403,6 +506,7 @@ def test_the_cron_recipe_works_as_cron_runs_it(readme: str, sandbox: Sandbox) ->
     assert oct(token.stat().st_mode & 0o777) == oct(0o600)
 
     sandbox.fakes[0].behaviour = 40164  # refused: the old token stays, nothing is left over
+    config = sandbox.app / "config.ini"
     config.write_text(config.read_text() + "cache_file = no-cache-here/token.json\n")
     done = run()
     assert done.returncode == 1
@@ -420,14 +524,9 @@ def test_the_cron_recipe_leaves_nothing_behind_when_killed(sandbox: Sandbox) -> 
     import signal
     import time
 
-    script = sandbox.app / "refresh-token.sh"
-    script.write_text(sandbox.substitute(_cron_script(READMES[0]).text), encoding="utf-8")
-    script.chmod(0o755)
-    config = sandbox.app / "config.ini"
-    config.write_text(config.read_text() + f"ca_bundle = {sandbox.ca_file}\n")
+    script, cron = _cron(sandbox, CRON_SCRIPTS[0])
     (sandbox.app / "token.txt").write_text("old_token\n")
     sandbox.fakes[0].behaviour = "hang"
-    cron = ["/usr/bin/env", "-i", "PATH=/usr/bin:/bin", f"HOME={sandbox.home}", "SHELL=/bin/sh"]
     with subprocess.Popen(
         [*cron, str(script)],
         cwd=sandbox.home,
