@@ -67,13 +67,13 @@ def read_settings() -> tuple[str, str, str, str, float]:
             raise Failure(2, f"{key}: spaces, quotes or odd characters", f"write it bare: {where}")
     api_base = wechat.get("api_base", "https://api.weixin.qq.com").rstrip("/")
     if not re.fullmatch(r"https://[!-~]+", api_base):
-        raise Failure(2, "api_base must start with https://", "e.g. https://api.weixin.qq.com")
+        raise Failure(2, "api_base must be one https:// URL", "e.g. https://api.weixin.qq.com")
     ca_bundle = os.path.abspath(wechat.get("ca_bundle", certifi.where()))  # from config.ini's
     if not os.path.isfile(ca_bundle):  # folder, which is this one
         raise Failure(2, f"ca_bundle: no file {ca_bundle}", "name a PEM CA bundle in config.ini")
     timeout = wechat.get("timeout", "10")
-    if not re.fullmatch(r"\d+(\.\d+)?", timeout) or not 0 < float(timeout) <= 600:
-        raise Failure(2, "timeout must be a number of seconds, at most 600", "e.g. timeout = 10")
+    if not re.fullmatch(r"\d+(\.\d+)?", timeout) or not 0 < float(timeout) <= 3600:
+        raise Failure(2, "timeout must be a number of seconds, at most 3600", "e.g. timeout = 10")
     return appid, appsecret, api_base, ca_bundle, float(timeout)
 
 
