@@ -85,27 +85,31 @@ def cached_access_token(
     warn: Callable[[str], None],
     started: float | None = None,
     refused: str | None = None,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], object] = time.sleep,
 ) -> tuple[AccessToken, bool]:
     """The cached token while it is good, else a new one, stored for the next caller.
 
     Returns the token (with the time it has left) and whether it came from the cache.
     The whole run, waiting for the lock included, ends within time_bound(retries,
-    timeout) of `started` (time.monotonic(); default: now).
+    timeout) of `started` (on `clock`; default: now). Every wait, for the lock or before
+    a retry, is `sleep`.
 
     `refused`: a token an API call refused (40001, 42001, 40014). It is replaced once:
     if the cache still holds it, or nothing good, a new token is fetched; if the cache
     holds another good token, another process has replaced it already, and that is used.
     """
-    deadline = (started or time.monotonic()) + time_bound(settings.retries, settings.timeout)
+    deadline = (started or clock()) + time_bound(settings.retries, settings.timeout)
     path = settings.cache_file
     if path is None:  # --no-cache
-        return fetch_with_retries(settings, log, deadline), False
+        return fetch_with_retries(settings, log, deadline, clock=clock, sleep=sleep), False
     wanted = _wanted(settings, time.time())
     # Who may share a failure: the same request, by the same way (CA bundle, proxy).
     way = settings.proxy and proxy_shown(settings.proxy)  # None: the environment's
     key = f"{_request_key(wanted)} {settings.cacert or ''} {way!r}"
     since = time.time()  # a failure noted after this is news to this run
-    fd = lock.lock(path, deadline, key, since, log)
+    fd = lock.lock(path, deadline, key, since, log, clock=clock, sleep=sleep)
     try:
         hit = None if settings.force_refresh else _cache_hit(settings, path, wanted, refused, log)
         if settings.force_refresh:
@@ -117,10 +121,10 @@ def cached_access_token(
             raise failure
 
         def note(error: WeChatTokenError | None, state: str) -> None:
-            lock.leave_note(fd, key, state, error, deadline)
+            lock.leave_note(fd, key, state, error, deadline, clock=clock)
 
         asked_at = time.time()  # the token's lifetime counts from here: the safe side
-        token = _fetch_noted(settings, log, deadline, note)
+        token = _fetch_noted(settings, log, deadline, note, clock, sleep)
         if refused is not None and token.access_token == refused:  # stable_token does this
             warn(
                 "WeChat handed back the very token that was refused; not forcing a refresh on "
@@ -164,10 +168,14 @@ def _fetch_noted(
     log: Callable[[str], None],
     deadline: float,
     note: Callable[[WeChatTokenError | None, str], None],
+    clock: Callable[[], float],
+    sleep: Callable[[float], object],
 ) -> AccessToken:
     note(None, "fetching")
     try:  # stop asking a moment early, to leave the news before the waiters give up
-        return fetch_with_retries(settings, log, deadline - HANDOVER, note)
+        return fetch_with_retries(
+            settings, log, deadline - HANDOVER, note, clock=clock, sleep=sleep
+        )
     except WeChatTokenError as error:
         note(error, "failed")
         raise
@@ -198,9 +206,13 @@ def fetch_with_retries(
     log: Callable[[str], None],
     deadline: float,
     note: Callable[[WeChatTokenError, str], None] = lambda _error, _state: None,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], object] = time.sleep,
 ) -> AccessToken:
-    """A new token from WeChat, with the retries and failover that settings allow.
-    `note` hears of each failed attempt, for the processes waiting for the cache."""
+    """A new token from WeChat, with the retries and failover that settings allow, by
+    `deadline` on `clock`. `note` hears of each failed attempt, for the processes
+    waiting for the cache."""
 
     def attempt(api_base: str, seconds_left: float) -> AccessToken:
         try:
@@ -219,7 +231,9 @@ def fetch_with_retries(
             note(error, "fetching")
             raise
 
-    return with_retries(attempt, settings.api_bases, settings.retries, log, deadline)
+    return with_retries(
+        attempt, settings.api_bases, settings.retries, log, deadline, clock=clock, sleep=sleep
+    )
 
 
 def _wanted(settings: Settings, now: float) -> CacheEntry:

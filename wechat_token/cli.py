@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from wechat_token import __version__
 from wechat_token.cache import cached_access_token
@@ -60,16 +60,22 @@ def exit_code(error: WeChatTokenError) -> int:
     return next(code for kind, code in EXIT_CODES if isinstance(error, kind))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit code."""
-    started = time.monotonic()  # the run's time bound counts from here
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], object] = time.sleep,
+) -> int:
+    """Run the command line; return the exit code. The run's time bound is kept on
+    `clock`, and every wait (for the cache's lock, before a retry) is `sleep`."""
+    started = clock()  # the run's time bound counts from here
     argv = sys.argv[1:] if argv is None else list(argv)
     # --json is looked for before parsing, so that a usage error is JSON too; abbreviations
     # are refused, so this agrees with what the parser decides.
     out = _Output("--json" in argv, os.environ.get("WECHAT_APPSECRET", ""))
     changed = _ended_by_sigint()
     try:
-        return out.success(*_run(argv, out, started))
+        return out.success(*_run(argv, out, started, clock, sleep))
     except _HelpAsked as asked:  # --help or --version, whatever else is given
         try:
             return out.help(str(asked))
@@ -84,7 +90,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def _run(argv: list[str], out: _Output, started: float) -> tuple[AccessToken, bool]:
+def _run(
+    argv: list[str],
+    out: _Output,
+    started: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], object],
+) -> tuple[AccessToken, bool]:
     if sys.stdout is None:  # started with stdout closed: no request for a token to be lost
         raise OutputError(_STDOUT_CLOSED)
     args = _parse_args(argv)
@@ -94,7 +106,9 @@ def _run(argv: list[str], out: _Output, started: float) -> tuple[AccessToken, bo
     for warning in settings.warnings:
         out.warn(warning)
     refused = _refused_token(args.replace)
-    return cached_access_token(settings, out.note, out.warn, started, refused)
+    return cached_access_token(
+        settings, out.note, out.warn, started, refused, clock=clock, sleep=sleep
+    )
 
 
 def _refused_token(value: str | None) -> str | None:

@@ -23,12 +23,20 @@ NOTE_SIZE = 8 * 1024  # bytes: the most read of a note
 
 
 def lock(
-    path: str, deadline: float, key: str, since: float, log: Callable[[str], None]
+    path: str,
+    deadline: float,
+    key: str,
+    since: float,
+    log: Callable[[str], None],
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], object] = time.sleep,
 ) -> int | None:
     """Lock the cache (on PATH.lock, created 0600); None where locking does not exist.
 
-    Waits for another process that holds the lock until `deadline` (time.monotonic()),
-    then gives up, saying what that process was doing, from the note it leaves.
+    Waits for another process that holds the lock until `deadline` (on `clock`), looking
+    again every LOCK_POLL seconds (`sleep`), then gives up, saying what that process was
+    doing, from the note it leaves.
     """
     try:
         refuse_odd_file(path, "the cache file", hint=CACHE_WAYS_OUT)
@@ -56,9 +64,9 @@ def lock(
                 if not waited:
                     log(f"cache: another process holds {path}.lock: waiting for its token")
                     waited = True
-                if time.monotonic() > deadline:
+                if clock() > deadline:
                     raise (noted_failure(fd, key, since) or _gave_up(fd, key, path)) from None
-                time.sleep(LOCK_POLL)
+                sleep(LOCK_POLL)
             except OSError as error:  # e.g. a network file system without locks
                 log(f"cache: cannot lock {path}.lock ({error.strerror}): using the cache unlocked")
                 os.close(fd)
@@ -74,14 +82,21 @@ _KINDS = {"wechat": WeChatAPIError, "config": ConfigError, "transport": Transpor
 
 
 def leave_note(
-    fd: int | None, key: str, state: str, error: WeChatTokenError | None, deadline: float
+    fd: int | None,
+    key: str,
+    state: str,
+    error: WeChatTokenError | None,
+    deadline: float,
+    *,
+    clock: Callable[[], float] = time.monotonic,
 ) -> None:
-    """Write this run's state in the lock file; a courtesy that never fails the run."""
+    """Write this run's state in the lock file; a courtesy that never fails the run.
+    `deadline` is on `clock`; the note says it as a Unix time."""
     if fd is None:
         return
     note = b""
     if state:
-        until = time.time() + deadline - time.monotonic()
+        until = time.time() + deadline - clock()
         record: dict[str, object] = {"at": time.time(), "key": key, "state": state, "until": until}
         if error is not None:
             kind = next((name for name, cls in _KINDS.items() if isinstance(error, cls)), "")
