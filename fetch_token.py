@@ -1,11 +1,10 @@
 """Fetch a WeChat access_token: the PHP curl example, ported to Python, TLS verification on.
 
-Run `python fetch_token.py`: it prints the token alone. Settings: WECHAT_APPID, WECHAT_APPSECRET,
-else config.ini in this folder, [wechat] appid, appsecret; optional api_base, ca_bundle, timeout.
-Exit codes: 0 token, 1 WeChat refused, 2 configuration, 3 network, TLS or not a token.
-It makes one request per run with no cache, as the PHP does; anything that runs more than now
-and then should use the `wechat-token` command (`pip install .`), which caches the token and
-shares it (each new fetch invalidates the token other programs hold).
+Run `python fetch_token.py` with WECHAT_APPID and WECHAT_APPSECRET set, or config.ini in the
+current folder ([wechat] appid, appsecret; optional api_base, ca_bundle, timeout). It prints the
+token alone; exit 1: WeChat refused, 2: configuration, 3: network, TLS or not a token. It makes
+one request per run with no cache, as the PHP does: anything that runs more than now and then
+should use the `wechat-token` command, which caches the token (each fetch invalidates the last).
 """
 
 from __future__ import annotations
@@ -52,7 +51,7 @@ def read_settings() -> tuple[str, str, str, str, float]:
     config = configparser.ConfigParser(interpolation=None)  # a '%' in the secret stays itself
     config.add_section("wechat")  # with no config.ini, its settings are all unset
     try:
-        config.read("config.ini", encoding="utf-8")  # no such file: nothing read
+        config.read("config.ini", encoding="utf-8-sig")  # none: nothing read; -sig: a BOM is fine
     except (configparser.Error, UnicodeDecodeError):  # not shown: it may quote the secret
         raise Failure(2, "config.ini cannot be parsed", "compare with config.ini.example") from None
     wechat = config["wechat"]
@@ -135,14 +134,15 @@ def main() -> int:
             hint = HINTS.get(errcode, f"look up errcode {errcode} in WeChat's 全局返回码说明")
             raise Failure(1, f"errcode {errcode}: {errmsg}", hint.format(ip=ip[0] if ip else ""))
         access_token = jsoninfo.get("access_token")  # $access_token = $jsoninfo["access_token"];
-        if not isinstance(access_token, str) or not access_token.isprintable() or not access_token:
-            raise Failure(3, "the answer has no access_token", NOT_WECHAT)
+        usable = isinstance(access_token, str) and re.fullmatch(r"[!-~]+", access_token)
+        if not usable or mask(str(access_token), appsecret) != access_token:  # nor the secret
+            raise Failure(3, "the answer has no usable access_token", NOT_WECHAT)
     except Failure as failure:
         code, message, hint = failure.args
         print(mask(f"error: {message}", appsecret), file=sys.stderr)
         print(mask(f"hint: {hint}", appsecret), file=sys.stderr)
         return int(code)
-    print(mask(access_token, appsecret))
+    print(access_token)  # checked above: printable, and no form of the secret
     return 0
 
 

@@ -9,6 +9,7 @@ is checked in-process with Hypothesis, where a process would add nothing but tim
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -251,15 +252,27 @@ def test_a_certificate_for_another_host_is_refused_before_anything_is_sent(
         pytest.param("huge-chunked", "error: the answer is over 65536 bytes", id="huge-chunked"),
         pytest.param(
             (200, b'{"expires_in": 7200}'),
-            "error: the answer has no access_token",
+            "error: the answer has no usable access_token",
             id="no-access-token",
         ),
         pytest.param(
             (200, b'{"access_token": 7}'),
-            "error: the answer has no access_token",
+            "error: the answer has no usable access_token",
             id="access-token-not-a-string",
         ),
-        pytest.param((200, b"[1, 2]"), "error: the answer has no access_token", id="json-list"),
+        pytest.param(
+            (200, b"[1, 2]"), "error: the answer has no usable access_token", id="json-list"
+        ),
+        pytest.param(  # printed, it would put the secret on stdout (or "***" as a token)
+            (200, json.dumps({"access_token": SECRET.upper(), "expires_in": 7200}).encode()),
+            "error: the answer has no usable access_token",
+            id="access-token-is-the-secret",
+        ),
+        pytest.param(
+            (200, b'{"access_token": "a b", "expires_in": 7200}'),
+            "error: the answer has no usable access_token",
+            id="access-token-with-a-space",
+        ),
     ],
 )
 def test_not_a_token(
@@ -387,6 +400,14 @@ def test_a_config_ini_that_is_not_ini_is_not_quoted(folder: Path, fake: FakeWeCh
         "error: config.ini cannot be parsed",
         "hint: compare with config.ini.example",
     ]
+
+
+def test_a_config_ini_saved_with_a_byte_order_mark_is_read(folder: Path, fake: FakeWeChat) -> None:
+    """Notepad saves UTF-8 with a BOM: the file is read as it reads in the editor."""
+    text = (folder / "config.ini").read_text(encoding="utf-8")
+    (folder / "config.ini").write_text(text, encoding="utf-8-sig")
+    done = run(folder)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "fake_token_1\n", "")
 
 
 @pytest.mark.parametrize("args", [["--verbose"], ["-h"], ["extra", "args"]])
