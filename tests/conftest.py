@@ -1,18 +1,23 @@
 """Fixtures shared by every test: one fake WeChat, and two ways to run the tool.
 
 `cli.main(...)` calls wechat_token.cli.main(argv) in this process (fast, measured by
-coverage); `cli.run(...)` runs `python fetch_token.py` as a user would. Both record what
-the tool printed, and after each test `_no_secret_in_output` fails it if the AppSecret,
-raw or URL-encoded, appears anywhere in that output.
+coverage), on the real clock or on a `clock` fixture that skips the waits; `cli.run(...)`
+and `cli.popen(...)` run `python -m wechat_token` as a user would, for what only a real
+process shows. Both record what the tool printed, and after each test
+`_no_secret_in_output` fails it if the AppSecret, raw or URL-encoded, appears anywhere in
+that output.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import quote, quote_plus
@@ -52,6 +57,32 @@ class Result(NamedTuple):
     code: int
     out: str
     err: str
+
+
+class VirtualClock:
+    """A clock on which waiting takes no time: sleep(s) returns at once and moves the clock
+    on by s. Passed to wechat_token.cli.main as clock= and sleep=, it lets a test run the
+    retries, the backoff and the deadline as they are, without their waits; what the run
+    really spends (requests, timeouts) still counts. `waits` lists the sleeps asked for."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+        self._skipped = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self._skipped
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self._skipped += seconds
+
+
+def unmeasured(environ: Mapping[str, str]) -> dict[str, str]:
+    """`environ` without coverage's variables: a child started with it is not measured.
+
+    Measuring costs a child about 0.2 s at start; tests that start many of the same run,
+    whose lines the in-process tests measure already, start them this way."""
+    return {name: value for name, value in environ.items() if not name.startswith("COVERAGE_")}
 
 
 def find_secret(texts: list[str]) -> list[str]:
@@ -111,6 +142,25 @@ def closed_port() -> int:
 
 
 @pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock()
+
+
+@pytest.fixture
+def signals_delivered() -> Iterator[None]:
+    """Children inherit ignored signals (nohup, `pytest &`): un-ignore them for the test,
+    so that a child can be stopped as from a terminal, then put them back."""
+    watched = (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", signal.SIGTERM))
+    ignored = [signum for signum in watched if signal.getsignal(signum) == signal.SIG_IGN]
+    for signum in ignored:
+        handler = signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
+        signal.signal(signum, handler)
+    yield
+    for signum in ignored:
+        signal.signal(signum, signal.SIG_IGN)
+
+
+@pytest.fixture
 def fake(_server: FakeWeChat) -> Iterator[FakeWeChat]:
     _server.reset()
     yield _server
@@ -143,27 +193,87 @@ class CLI:
             ["--api-base", self.fake.base_url, "--cacert", self.ca_file, *args] if base else [*args]
         )
 
-    def main(self, *args: str, base: bool = True) -> Result:
+    def main(self, *args: str, base: bool = True, clock: VirtualClock | None = None) -> Result:
+        """wechat_token.cli.main(ARGS) in this process; on `clock` if given, else in real time."""
         self.capsys.readouterr()
-        code = wechat_token.cli.main(self.argv(args, base))
+        if clock is None:
+            code = wechat_token.cli.main(self.argv(args, base))
+        else:
+            code = wechat_token.cli.main(self.argv(args, base), clock=clock, sleep=clock.sleep)
         out, err = self.capsys.readouterr()
         OUTPUTS.extend((out, err))
         return Result(code, out, err)
 
-    def popen(self, *args: str, base: bool = True) -> subprocess.Popen[str]:
+    def popen(self, *args: str, base: bool = True, measured: bool = True) -> subprocess.Popen[str]:
+        """`python -m wechat_token ARGS`; the caller bounds its wait and reaps it."""
         return subprocess.Popen(
             [*COMMAND, *self.argv(args, base)],
+            env=None if measured else unmeasured(os.environ),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
 
-    def run(self, *args: str, base: bool = True) -> Result:
-        with self.popen(*args, base=base) as proc:
-            out, err = proc.communicate(timeout=30)
+    def run(self, *args: str, base: bool = True, measured: bool = True) -> Result:
+        """`python -m wechat_token ARGS` to its end (killed after 30 s: a hang fails)."""
+        with self.popen(*args, base=base, measured=measured) as proc:
+            try:
+                out, err = proc.communicate(timeout=30)
+            finally:
+                proc.kill()  # a no-op once it ended; else no child outlives a failed test
         OUTPUTS.extend((out, err))
         return Result(proc.returncode, out, err)
+
+
+class Children:
+    """Processes a test starts, each in a session of its own so that a signal can reach all
+    it started; whatever the test does, every one is killed and reaped when it ends."""
+
+    def __init__(self) -> None:
+        self.started: list[subprocess.Popen[str]] = []
+
+    def start(
+        self, argv: list[str], *, measured: bool = False, stdin: int = subprocess.DEVNULL
+    ) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            argv,
+            env=None if measured else unmeasured(os.environ),
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        self.started.append(proc)
+        return proc
+
+    def finish(self, proc: subprocess.Popen[str], timeout: float = 30) -> Result:
+        """Its exit status and output, once it ends; a child still running after `timeout`
+        seconds fails the test (and is killed with the others)."""
+        out, err = proc.communicate(timeout=timeout)
+        OUTPUTS.extend((out, err))
+        return Result(proc.returncode, out, err)
+
+    def reap(self) -> None:
+        for proc in self.started:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
+            for stream in (proc.stdin, proc.stdout, proc.stderr):
+                if stream:
+                    stream.close()
+
+
+@pytest.fixture
+def children() -> Iterator[Children]:
+    started = Children()
+    try:
+        yield started
+    finally:
+        started.reap()
 
 
 @pytest.fixture

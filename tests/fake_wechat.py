@@ -107,7 +107,11 @@ class FakeWeChat:
         self._context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         cert.configure_cert(self._context)
         self._server = _TLSServer(("127.0.0.1", port), _Handler, self)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # Polled every 0.05 s, not the default 0.5 s, for a request to stop: stop() waits
+        # for the loop to see it, and the tests start and stop a dozen of these.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        )
 
     @property
     def base_url(self) -> str:
