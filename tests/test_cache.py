@@ -1,24 +1,39 @@
-"""The token cache: reused while it has time left, shared safely by many processes."""
+"""The token cache: reused while it has time left, shared safely by many processes.
+
+One file per account and endpoint, locked while a run reads it and, if need be, fetches
+and stores a new token, so that runs started together make one request; the lock holder
+leaves a note for those waiting. Damaged, foreign or forged entries are replaced, never
+trusted; the file is replaced in one step. Real processes only where locks across
+processes, a kill, or a Python without fcntl or pycurl are the point.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import io
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 import wechat_token.cache
 import wechat_token.config
+import wechat_token.lock
 from wechat_token.endpoints import STABLE_TOKEN, TOKEN
 
-from conftest import CLI, SECRET_FORMS, Result
-from fake_wechat import APPID, FakeWeChat
+from conftest import CLI, COMMAND, OUTPUTS, SECRET_FORMS, Children, Result, VirtualClock
+from fake_wechat import APPID, ERRMSG, SECRET, FakeWeChat
+
+if os.name == "posix":
+    import fcntl
 
 
 @pytest.fixture
@@ -185,7 +200,8 @@ def test_damaged_cache_is_ignored_and_replaced(
         {"expires_in": "7200"},  # wrong type
         {"expires_at": "tomorrow"},
         {"expires_at": 1e300},  # not a Unix time: 1e12 is the year 33658
-        {"expires_in": 10**400},  # would overflow a float
+        {"expires_in": 10**400},  # would overflow a float: now + 10**400 raised
+        {"expires_at": 10**400},
         {"secret_sha256": None},
         {"value": "tok\u001b[2J"},  # would reach the terminal
         {"value": ""},
@@ -199,7 +215,10 @@ def test_cache_entry_of_the_wrong_shape_is_replaced(
     rewrite(cache_file, **changes)
     result = cli.main("-v")
     assert (result.code, result.out) == (0, "fake_token_2\n")
-    assert "is damaged or not a cache file; it will be replaced" in result.err
+    assert f"* cache: {cache_file} is damaged or not a cache file; it will be replaced\n" in (
+        result.err
+    )
+    assert entry(cache_file)["value"] == "fake_token_2"
 
 
 @pytest.mark.parametrize(
@@ -262,26 +281,63 @@ def test_near_expiry_the_cli_fetches_again(cli: CLI, fake: FakeWeChat, cache_fil
     assert cli.main().out == "fake_token_2\n"
 
 
-def test_many_processes_at_once_make_one_request(cli: CLI, fake: FakeWeChat) -> None:
+# --- Many processes, one request ------------------------------------------------------------
+
+
+def test_many_processes_at_once_make_one_request(
+    cli: CLI, fake: FakeWeChat, children: Children
+) -> None:
     fake.behaviour = "slow"  # half a second in which the others could also fetch
-    procs = [cli.popen() for _ in range(20)]
-    outputs = [proc.communicate(timeout=60) for proc in procs]
-    assert [proc.returncode for proc in procs] == [0] * 20
-    assert {out for out, _ in outputs} == {"fake_token_1\n"}
-    assert {err for _, err in outputs} == {""}
+    procs = [children.start([*COMMAND, *cli.argv((), True)]) for _ in range(20)]
+    results = [children.finish(proc, timeout=60) for proc in procs]
+    assert results == [Result(0, "fake_token_1\n", "")] * 20
     assert len(fake.requests) == 1
 
 
-@pytest.mark.skipif(os.name != "posix", reason="fcntl")
-def test_a_stuck_lock_holder_is_an_error_not_a_hang(cli: CLI, cache_file: Path) -> None:
-    import fcntl
+# --- The lock, and the note its holder leaves for those waiting ---------------------------
 
-    cache_file.parent.mkdir(parents=True)
-    with open(f"{cache_file}.lock", "w") as held:
-        fcntl.flock(held, fcntl.LOCK_EX)
-        start = time.monotonic()
-        result = cli.main("--timeout", "0.2", "--retries", "0")
-        elapsed = time.monotonic() - start
+
+@contextlib.contextmanager
+def lock_held(cache: Path) -> Iterator[int]:
+    """The cache's lock, held as another process fetching a token would hold it."""
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(f"{cache}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield fd
+    finally:
+        os.close(fd)  # releases the lock, if the test has not
+
+
+def note_key(cli: CLI) -> str:
+    """Which request a note is about, as a run of cli.main() (no proxy) looks for it."""
+    fingerprint = wechat_token.cache.secret_fingerprint(SECRET)
+    return f"{APPID} /cgi-bin/token {cli.fake.base_url} {fingerprint} {cli.ca_file} None"
+
+
+class WhileWaiting(VirtualClock):
+    """A virtual clock that does `action` at the run's first wait for the lock: what the
+    process holding it does in that moment (leave a note, let go of the lock)."""
+
+    def __init__(self, action: Callable[[], None]) -> None:
+        super().__init__()
+        self.action: Callable[[], None] | None = action
+
+    def sleep(self, seconds: float) -> None:
+        if self.action is not None:
+            action, self.action = self.action, None
+            action()
+        super().sleep(seconds)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="fcntl")
+def test_a_stuck_lock_holder_is_an_error_not_a_hang(
+    cli: CLI, clock: VirtualClock, cache_file: Path
+) -> None:
+    with lock_held(cache_file):
+        start = clock()
+        result = cli.main("--timeout", "0.2", "--retries", "0", clock=clock)
+        elapsed = clock() - start
     assert result == Result(
         3,
         "",
@@ -291,6 +347,110 @@ def test_a_stuck_lock_holder_is_an_error_not_a_hang(cli: CLI, cache_file: Path) 
         "run its own --cache-file\n",
     )
     assert 0.7 <= elapsed < 2.5  # time_bound(0, 0.2): the 0.2 s timeout, plus 0.5 s
+    assert set(clock.waits) == {wechat_token.lock.LOCK_POLL}
+
+
+@pytest.mark.skipif(os.name != "posix", reason="fcntl")
+def test_giving_up_on_a_holder_that_is_fetching_says_what_it_is_doing(
+    cli: CLI, fake: FakeWeChat, clock: VirtualClock, cache_file: Path
+) -> None:
+    with lock_held(cache_file) as fd:
+        attempt = wechat_token.TransportError("no answer from 127.0.0.1 within 10 s")
+        deadline = time.monotonic() + 20  # it stops within 20 s
+        wechat_token.lock.leave_note(fd, note_key(cli), "fetching", attempt, deadline)
+        result = cli.main("--timeout", "0.2", "--retries", "0", clock=clock)
+    assert (result.code, result.out) == (3, "")
+    assert re.fullmatch(
+        "error: gave up at the time bound of this run: another process holds "
+        f"{re.escape(str(cache_file))}.lock, fetching a token for this account; its last "
+        r"attempt: no answer from 127\.0\.0\.1 within 10 s; it stops within (20\.0|19\.\d) s\n"
+        "hint: run this again once that process is done [(]it ends by itself[)], or give "
+        "this run its own --cache-file\n",
+        result.err,
+    )
+    assert fake.requests == []
+
+
+@pytest.mark.skipif(os.name != "posix", reason="fcntl")
+def test_a_failure_the_holder_noted_is_reported_without_asking_again(
+    cli: CLI, fake: FakeWeChat, cache_file: Path
+) -> None:
+    """The holder got 40164 and let go of the lock: the run that waited reports that
+    answer, and makes no request of its own (it would get the same)."""
+    with lock_held(cache_file) as fd:
+
+        def fail_and_let_go() -> None:
+            refusal = wechat_token.WeChatAPIError(40164, ERRMSG[40164])
+            wechat_token.lock.leave_note(fd, note_key(cli), "failed", refusal, time.monotonic())
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+        result = cli.main(clock=WhileWaiting(fail_and_let_go))
+    assert (result.code, result.out) == (1, "")
+    assert result.err.startswith(
+        f"error: errcode 40164: {ERRMSG[40164]} (another process got this answer while this "
+        "one waited for it)\nhint: add 203.0.113.7 to the IP whitelist"
+    )
+    assert fake.requests == []
+
+
+@pytest.mark.skipif(os.name != "posix", reason="fcntl")
+@pytest.mark.parametrize(
+    ("later", "code"),
+    [(60, 3), (0, 3.0)],
+    ids=["dated-a-minute-ahead", "float-exit-code-and-no-kind"],
+)
+def test_a_forged_note_in_the_lock_file_is_ignored(
+    cli: CLI, fake: FakeWeChat, cache_file: Path, later: float, code: float
+) -> None:
+    """A note of the right key that is not one the tool writes (no kind, an exit code as a
+    float), or one dated in the future, is no news: the run fetches its own token. The note
+    is written while the run waits for the lock, as a real lock holder's would be."""
+    assert cli.main().code == 0
+    with lock_held(cache_file) as fd:
+
+        def forge_and_let_go() -> None:
+            note = {"at": time.time() + later, "key": note_key(cli), "state": "failed"}
+            note.update(exit_code=code, message="forged", hint="h")
+            os.pwrite(fd, json.dumps(note).encode(), 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+        result = cli.main("--force-refresh", clock=WhileWaiting(forge_and_let_go))
+    assert result == Result(0, "fake_token_2\n", "")
+
+
+@pytest.mark.skipif(not hasattr(os, "O_NOFOLLOW"), reason="needs O_NOFOLLOW")
+def test_a_lock_file_that_is_a_symlink_is_not_written_through(cli: CLI, tmp_path: Path) -> None:
+    """The note would empty whatever file a symlink in the lock file's place points to."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("keep me")
+    cache = tmp_path / "token.json"
+    Path(f"{cache}.lock").symlink_to(notes)
+    result = cli.main("--cache-file", str(cache))
+    assert result.code == 2
+    assert result.err.startswith(f"error: cannot use the cache {cache}: {cache}.lock: ")
+    assert notes.read_text() == "keep me"
+
+
+def _without(modules: tuple[str, ...], argv: list[str]) -> Result:
+    """Run the command in a Python where these modules cannot be imported."""
+    code = (
+        f"import runpy, sys; sys.modules.update(dict.fromkeys({modules!r})); "
+        f"sys.argv = ['wechat-token', *{argv!r}]; "
+        f"runpy.run_module('wechat_token', run_name='__main__', alter_sys=True)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    OUTPUTS.extend((done.stdout, done.stderr))
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+def test_a_python_without_fcntl_imports_and_runs_the_command(cli: CLI) -> None:
+    """Windows has no fcntl: importing the package and running must not need it."""
+    assert _without(("fcntl",), cli.argv((), True)) == Result(0, "fake_token_1\n", "")
+
+
+def test_a_cache_hit_needs_no_pycurl(cli: CLI) -> None:
+    assert cli.main() == Result(0, "fake_token_1\n", "")
+    assert _without(("pycurl",), cli.argv((), True)) == Result(0, "fake_token_1\n", "")
 
 
 def test_without_fcntl_the_cache_works_unlocked_and_says_so(
@@ -348,25 +508,33 @@ def test_failed_write_keeps_the_old_entry_and_warns(
 
 
 @pytest.mark.skipif(os.name != "posix", reason="SIGKILL")
+def _whole_entries(folder: Path) -> list[str]:
+    """The tokens in the temporary files of the cache's folder, once written whole."""
+    tokens = []
+    for path in folder.glob(".wechat_token-*.tmp"):
+        with contextlib.suppress(OSError, ValueError):
+            tokens.append(json.loads(path.read_bytes())["value"])
+    return tokens
+
+
 def test_a_process_killed_mid_write_leaves_the_old_entry(
-    cli: CLI, fake: FakeWeChat, cache_file: Path
+    cli: CLI, fake: FakeWeChat, cache_file: Path, children: Children
 ) -> None:
     cli.main()
     before = cache_file.read_bytes()
-    code = (  # the real script, stalled after writing the new entry, before the rename
+    code = (  # the real command, stalled after writing the new entry, before the rename
         "import os, runpy, sys, time; os.fsync = lambda fd: time.sleep(30); "
         f"sys.argv = ['wechat-token', *{cli.argv(('--force-refresh',), True)!r}]; "
         f"runpy.run_module('wechat_token', run_name='__main__', alter_sys=True)"
     )
-    with subprocess.Popen([sys.executable, "-c", code]) as proc:
-        deadline = time.monotonic() + 20
-        while fake.tokens_issued < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        time.sleep(0.5)  # the new entry is written; the process waits in fsync
-        proc.kill()
+    proc = children.start([sys.executable, "-c", code])
+    deadline = time.monotonic() + 20
+    while not (written := _whole_entries(cache_file.parent)) and time.monotonic() < deadline:
+        time.sleep(0.01)  # until the new entry is written: the process waits in fsync
+    proc.kill()
+    proc.wait(timeout=10)
     assert cache_file.read_bytes() == before
-    [written] = cache_file.parent.glob(".wechat_token-*.tmp")  # killed mid-write: left over
-    assert json.loads(written.read_text())["value"] == "fake_token_2"
+    assert written == ["fake_token_2"]  # killed mid-write: its temporary file is left over
     assert cli.main() == Result(0, "fake_token_1\n", "")  # the old entry, whole and used
     assert fake.tokens_issued == 2
 
@@ -412,3 +580,64 @@ def test_cache_file_is_named_from_the_appid_alone() -> None:
         "../wx/../etc", STABLE_TOKEN, {"XDG_CACHE_HOME": "/c"}
     )
     assert path == "/c/wechat_token/___wx____etc.stable_token.json"
+
+
+# --- Stable and classic tokens, and --replace ------------------------------------------------
+
+
+def test_stable_and_classic_tokens_are_cached_apart(
+    cli: CLI, fake: FakeWeChat, tmp_path: Path
+) -> None:
+    assert cli.main().out == "fake_token_1\n"
+    assert cli.main("--stable").out == "fake_token_2\n"  # not the classic token
+    assert cli.main().out == "fake_token_1\n"
+    assert cli.main("--stable").out == "fake_token_2\n"
+    folder = tmp_path / "cache" / "wechat_token"
+    assert sorted(p.name for p in folder.glob("*.json")) == [
+        f"{APPID}.stable_token.json",
+        f"{APPID}.token.json",
+    ]
+    assert len(fake.requests) == 2
+
+
+REFUSED = "fake_token_1"
+
+
+def test_replace_fetches_a_new_token_once(cli: CLI, fake: FakeWeChat, tmp_path: Path) -> None:
+    cache = str(tmp_path / "token.json")
+    assert cli.main("--cache-file", cache).out == "fake_token_1\n"
+    assert cli.main("--cache-file", cache, "--replace", REFUSED).out == "fake_token_2\n"
+    assert cli.main("--cache-file", cache, "--replace", REFUSED).out == "fake_token_2\n"
+    assert len(fake.requests) == 2
+
+
+def test_replace_reads_the_token_from_stdin(
+    cli: CLI, fake: FakeWeChat, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--replace - : the refused token comes on stdin, out of sight of `ps`."""
+    cache = str(tmp_path / "token.json")
+    assert cli.main("--cache-file", cache).out == "fake_token_1\n"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(REFUSED + "\n"))
+    assert cli.main("--cache-file", cache, "--replace", "-") == Result(0, "fake_token_2\n", "")
+
+
+def test_replace_refuses_what_is_not_a_token(cli: CLI) -> None:
+    assert cli.main("--replace", "two words") == Result(
+        2,
+        "",
+        "error: --replace: that is not an access_token (printable ASCII, no spaces)\n"
+        "hint: give the token that the API call refused, or - to read it from stdin\n",
+    )
+
+
+def test_twenty_processes_replacing_one_token_make_one_request(
+    cli: CLI, fake: FakeWeChat, tmp_path: Path, children: Children
+) -> None:
+    cache = str(tmp_path / "token.json")
+    assert cli.main("--cache-file", cache).out == "fake_token_1\n"
+    fake.behaviour = "slow"
+    argv = [*COMMAND, *cli.argv(("--cache-file", cache, "--replace", REFUSED), True)]
+    procs = [children.start(argv) for _ in range(20)]
+    results = [children.finish(proc) for proc in procs]
+    assert results == [Result(0, "fake_token_2\n", "")] * 20
+    assert len(fake.requests) == 2

@@ -1,9 +1,13 @@
-"""Configuration and usage: each bad input is refused before any connection, exit 2."""
+"""Configuration and usage: flags, then the environment, then config.ini; each bad input is
+refused before any connection, exit 2, with a hint, and never quoting the secret."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -11,8 +15,9 @@ import pytest
 from wechat_token.cli import _parse_args
 from wechat_token.config import CONFIG_KEYS, load_settings
 from wechat_token.endpoints import TOKEN
+from wechat_token.lock import CACHE_WAYS_OUT
 
-from conftest import CLI, ROOT, Result
+from conftest import CLI, COMMAND, OUTPUTS, ROOT, Result, VirtualClock, unmeasured
 from fake_wechat import APPID, SECRET, FakeWeChat
 
 GOOD = f"[wechat]\nappid = {APPID}\nappsecret = {SECRET}\n"
@@ -298,6 +303,36 @@ BAD_CONFIGS = [
     (None, {}, ("stray",), "unrecognized arguments: (values)", HELP),
     (None, {}, ("--appsecret", SECRET), "the AppSecret has no option", NO_OPTION),
     (None, {}, (f"--secret={SECRET}",), "the AppSecret has no option", NO_OPTION),
+    # --js was taken for --json by argparse, while JSON mode looked for '--json'
+    (None, {}, ("--js",), "unrecognized arguments: --js", HELP),
+    (
+        "[wechat]\nstable = maybe\n",
+        {},
+        (),
+        "config.ini: stable: 'maybe' must be yes or no",
+        "the default is no",
+    ),
+    (
+        "[wechat]\ncache_file = a\0b\n",
+        {},
+        (),
+        "config.ini: cache_file: contains a NUL character",
+        "retype the value",
+    ),
+    (  # bytes that are not UTF-8 in the environment, as Python decodes them: surrogates
+        None,
+        {"WECHAT_APPSECRET": "\udcff\udcfe" + "0123456789abcdef" * 2},
+        (),
+        "WECHAT_APPSECRET: contains whitespace or a non-printable character",
+        one_word("appsecret"),
+    ),
+    (
+        None,
+        {"WECHAT_APPID": "\udcff\udcfe" + "0123456789abcdef" * 2},
+        (),
+        "WECHAT_APPID: contains whitespace or a non-printable character",
+        one_word("appid"),
+    ),
 ]
 
 
@@ -340,12 +375,146 @@ def test_usage_error_as_json(cli: CLI) -> None:
     )
 
 
-def test_config_that_is_a_folder(cli: CLI) -> None:
-    Path("conf.ini").mkdir()
-    result = cli.main("--config", "conf.ini")
-    assert result == Result(
-        2, "", "error: the config file conf.ini is a folder\nhint: point it at a regular file\n"
+def test_a_short_secret_is_refused(cli: CLI, env: pytest.MonkeyPatch) -> None:
+    """A one-letter "secret" would have that letter masked in every message, JSON keys too."""
+    env.setenv("WECHAT_APPSECRET", "e")
+    assert cli.main("--json") == Result(
+        2,
+        '{"error": "WECHAT_APPSECRET: 1 characters long; an AppID has 18, an AppSecret 32", '
+        f'"hint": "copy the appsecret again from {json.dumps(PAGE["appsecret"])[1:-1]}"}}\n',
+        "error: WECHAT_APPSECRET: 1 characters long; an AppID has 18, an AppSecret 32\n"
+        f"hint: copy the appsecret again from {PAGE['appsecret']}\n",
     )
+
+
+def test_a_40000_character_secret_is_refused_at_once(cli: CLI, env: pytest.MonkeyPatch) -> None:
+    """Redacting a huge secret from every message would take seconds."""
+    env.setenv("WECHAT_APPSECRET", "0123456789abcdef" * 2500)
+    start = time.monotonic()
+    assert cli.main() == Result(
+        2,
+        "",
+        "error: WECHAT_APPSECRET: 40000 characters long; an AppID has 18, an AppSecret 32\n"
+        f"hint: copy the appsecret again from {PAGE['appsecret']}\n",
+    )
+    assert time.monotonic() - start < 1
+
+
+@pytest.mark.parametrize(
+    "base",
+    [
+        "https://[::1",  # urlsplit raises ValueError
+        "https://127.0.0.1:99999",  # .port raises ValueError
+        "https://127.0.0.1:0",
+    ],
+)
+def test_an_api_base_the_standard_library_refuses_is_a_usage_error(cli: CLI, base: str) -> None:
+    assert cli.main("--api-base", base, base=False) == Result(
+        2,
+        "",
+        f"error: --api-base: '{base}' is not an https:// URL; refusing\n"
+        "hint: write it like https://api.weixin.qq.com, without a path\n",
+    )
+
+
+@pytest.mark.parametrize("base", ["https://.:9", "https://[zz]:9", "https://[::1%]:9"])
+def test_a_url_that_libcurl_refuses_is_a_usage_error(cli: CLI, base: str) -> None:
+    """'https://[zz]:9' passes the check, and libcurl refuses it: still exit 2, one line."""
+    result = cli.main("--api-base", base, "--retries", "0", base=False)
+    assert (result.code, result.out) == (2, "")
+    assert result.err.startswith(
+        f"error: libcurl cannot use the URL {base}/cgi-bin/token: URL rejected: Bad "
+    )
+
+
+def test_a_huge_ca_bundle_is_refused(cli: CLI, tmp_path: Path) -> None:
+    """libcurl would spend seconds loading a bundle of many megabytes, past the time bound."""
+    bundle = tmp_path / "huge.pem"
+    with open(bundle, "wb") as file:
+        file.truncate(5 * 2**20)
+    assert cli.main("--cacert", str(bundle), base=False) == Result(
+        2,
+        "",
+        f"error: --cacert: CA bundle '{bundle}' is larger than 4 MiB\n"
+        "hint: give the path of a PEM file with the CA certificates to trust\n",
+    )
+
+
+# --- Config and cache paths that are not small regular files --------------------------------
+
+KINDS = ["folder", "root folder", "fifo", "/dev/null", "/dev/zero", "16 MiB"]
+
+
+def _odd_path(kind: str, for_cache: bool) -> str:
+    """A path of this kind. The devices are reached through a symbolic link for the cache:
+    if the tool replaced the file, it would replace the link, not /dev/null."""
+    path = os.path.abspath("odd")
+    if kind == "folder":
+        os.mkdir(path)
+    elif kind == "root folder":
+        return "/"
+    elif kind == "fifo":
+        os.mkfifo(path)  # opening it to read waits for a writer that never comes
+    elif kind.startswith("/dev/"):
+        if not for_cache:
+            return kind
+        os.symlink(kind, path)
+    else:  # over any sensible size cap
+        start, end = (b'{"pad": "', b'"}') if for_cache else (b"[wechat]\n; ", b"\n")
+        Path(path).write_bytes(start + b"x" * (16 << 20) + end)
+    return path
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX paths, FIFOs and devices")
+@pytest.mark.parametrize(
+    ("option", "kind"),
+    [
+        (option, kind)
+        for kind in KINDS
+        for option in ("--config", "--cache-file")
+        if (option, kind) != ("--cache-file", "root folder")  # its folder would be /'s parent
+    ],
+)
+def test_a_path_that_is_not_a_small_regular_file_is_refused_at_once(
+    cli: CLI, fake: FakeWeChat, option: str, kind: str
+) -> None:
+    """A FIFO would block the reader forever (with the cache lock held), /dev/zero would be
+    read until memory ran out: each is refused before it is read. A FIFO runs in a child,
+    stopped after a few seconds: a hang fails the test, and only the test."""
+    path = _odd_path(kind, for_cache=option == "--cache-file")
+    what, hint = (
+        ("config", "point it at a regular file")
+        if option == "--config"
+        else (
+            "cache",
+            CACHE_WAYS_OUT,
+        )
+    )
+    if kind in ("folder", "root folder"):
+        message = f"the {what} file {path} is a folder"
+    elif kind == "16 MiB":
+        message = f"the {what} file {path} is larger than 64 KiB: not ours"
+        hint = "point it at the right file" if option == "--config" else hint
+    else:
+        message = f"the {what} file {path} is not a regular file"
+    args = (option, path, *(["--no-cache"] if option == "--config" else []))
+    if kind == "fifo":
+        start = time.monotonic()
+        done = subprocess.run(
+            [*COMMAND, *cli.argv(args, True)],
+            env=unmeasured(os.environ),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        OUTPUTS.extend((done.stdout, done.stderr))
+        result = Result(done.returncode, done.stdout, done.stderr)
+        assert time.monotonic() - start < 5
+    else:
+        result = cli.main(*args)
+    assert result == Result(2, "", f"error: {message}\nhint: {hint}\n")
+    assert fake.requests == []
 
 
 def test_unknown_key_is_a_warning_naming_file_and_key(cli: CLI, no_env: object) -> None:
@@ -391,22 +560,6 @@ def test_config_holding_the_secret_readable_by_others_is_a_warning(
     assert result == Result(0, "fake_token_1\n", warning if warned else "")
 
 
-def test_help_lists_the_contract_options(cli: CLI) -> None:
-    result = cli.run("--help")
-    assert result.code == 0
-    for option in (
-        "--config",
-        "--appid",
-        "--api-base",
-        "--cacert",
-        "--timeout",
-        "--json",
-        "--verbose",
-    ):
-        assert option in result.out
-    assert "--appsecret" not in result.out
-
-
 def test_ca_bundle_in_a_folder_with_a_non_ascii_name(cli: CLI) -> None:
     """pycurl takes only ASCII strings; many home folders are not (C:\\Users\\张三)."""
     folder = Path("证书 文件夹")
@@ -438,12 +591,26 @@ def test_config_example_is_valid_and_documents_every_key(cli: CLI, no_env: objec
 
 @pytest.mark.parametrize("separator", [", ", " ", "\n    "])
 def test_api_base_in_the_config_is_a_list(
-    cli: CLI, fake: FakeWeChat, no_env: object, separator: str, closed_port: int
+    cli: CLI,
+    fake: FakeWeChat,
+    clock: VirtualClock,
+    no_env: object,
+    separator: str,
+    closed_port: int,
 ) -> None:
     dead = f"https://127.0.0.1:{closed_port}"
     write_config(GOOD + f"api_base = {dead}{separator}{fake.base_url}\n")
-    assert cli.main("--cacert", cli.ca_file, base=False) == Result(0, "fake_token_1\n", "")
+    result = cli.main("--cacert", cli.ca_file, base=False, clock=clock)
+    assert result == Result(0, "fake_token_1\n", "")
+    assert clock.waits == [0.5]  # the first base refused: the second one, after the wait
     assert len(fake.requests) == 1
+
+
+def test_stable_from_the_config_file_and_no_stable_flag(cli: CLI, fake: FakeWeChat) -> None:
+    write_config("[wechat]\nstable = yes\n")
+    cli.main("--no-cache")
+    cli.main("--no-cache", "--no-stable")
+    assert [r.method for r in fake.requests] == ["POST", "GET"]
 
 
 def test_default_api_bases_are_wechat_then_its_backup_domain(no_env: object) -> None:

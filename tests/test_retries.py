@@ -1,44 +1,68 @@
-"""Bounded retries, only for failures that can pass, moving through the API bases."""
+"""Retries, failover and the deadline: failures that can pass are tried again, on the next
+API base, after waits of 0.5 s, 1 s, 2 s ...; nothing else is; and a run ends in time.
+
+The in-process runs take the `clock` fixture: its sleep() returns at once and moves the
+clock on, so the waits are checked exactly (clock.waits) without being waited. Only the
+requests' own timeouts take real time here.
+"""
 
 from __future__ import annotations
 
+import math
 import time
+from pathlib import Path
 
 import pytest
 import trustme
 
 import wechat_token
+import wechat_token.http
 import wechat_token.retry
 
-from conftest import CLI, Result
+from conftest import CLI, COMMAND, Children, Result, VirtualClock
 from fake_wechat import FakeWeChat
 
+# --- What is retried, and how often -----------------------------------------------------
 
-def test_busy_once_then_success_is_two_requests(cli: CLI, fake: FakeWeChat) -> None:
+
+def test_busy_once_then_success_is_two_requests_half_a_second_apart(
+    cli: CLI, fake: FakeWeChat, clock: VirtualClock
+) -> None:
     fake.behaviour = [-1, "ok"]
-    start = time.monotonic()
-    assert cli.main() == Result(0, "fake_token_1\n", "")
+    assert cli.main(clock=clock) == Result(0, "fake_token_1\n", "")
     assert len(fake.requests) == 2
-    assert time.monotonic() - start >= 0.5  # the first wait
+    assert clock.waits == [0.5]
 
 
-@pytest.mark.parametrize(("retries", "requests"), [("0", 1), ("1", 2), (None, 3), ("3", 4)])
-def test_busy_forever_is_one_plus_retries_requests(
-    cli: CLI, fake: FakeWeChat, retries: str | None, requests: int
+@pytest.mark.parametrize(
+    ("retries", "requests", "waits"),
+    [("0", 1, []), ("1", 2, [0.5]), (None, 3, [0.5, 1]), ("3", 4, [0.5, 1, 2])],
+)
+def test_busy_forever_is_one_plus_retries_requests_with_doubling_waits(
+    cli: CLI,
+    fake: FakeWeChat,
+    clock: VirtualClock,
+    retries: str | None,
+    requests: int,
+    waits: list[float],
 ) -> None:
     fake.behaviour = -1
     args = ("--retries", retries) if retries else ()
-    result = cli.main(*args)
+    result = cli.main(*args, clock=clock)
     assert (result.code, result.out) == (1, "")
     assert result.err.startswith("error: errcode -1: system error\n")
     assert len(fake.requests) == requests
+    assert clock.waits == waits
 
 
 @pytest.mark.parametrize("status", ["502", "503"])
-def test_server_error_then_success(cli: CLI, fake: FakeWeChat, status: str) -> None:
+def test_server_error_then_success(
+    cli: CLI, fake: FakeWeChat, clock: VirtualClock, status: str
+) -> None:
     fake.behaviour = [status, "ok"]
-    assert cli.main() == Result(0, "fake_token_1\n", "")
+    assert cli.main(clock=clock) == Result(0, "fake_token_1\n", "")
     assert len(fake.requests) == 2
+    assert clock.waits == [0.5]
 
 
 @pytest.mark.parametrize(
@@ -54,119 +78,41 @@ def test_server_error_then_success(cli: CLI, fake: FakeWeChat, status: str) -> N
     ],
 )
 def test_answers_that_cannot_pass_are_not_retried(
-    cli: CLI, fake: FakeWeChat, behaviour: str | int
+    cli: CLI, fake: FakeWeChat, clock: VirtualClock, behaviour: str | int
 ) -> None:
     fake.behaviour = behaviour
-    result = cli.main("--api-base", fake.base_url)  # two bases: no failover either
+    result = cli.main("--api-base", fake.base_url, clock=clock)  # two bases: no failover either
     assert result.code in (1, 3)
     assert len(fake.requests) == 1
+    assert clock.waits == []
 
 
-def test_http_4xx_is_not_retried(cli: CLI, fake: FakeWeChat) -> None:
-    result = cli.main("--api-base", fake.base_url + "/no/such", "--cacert", cli.ca_file, base=False)
+def test_http_4xx_is_not_retried(cli: CLI, fake: FakeWeChat, clock: VirtualClock) -> None:
+    result = cli.main(
+        "--api-base", fake.base_url + "/no/such", "--cacert", cli.ca_file, base=False, clock=clock
+    )
     assert result.code == 3
     assert result.err.startswith("error: HTTP 404 instead of 200: 'not found'")
     assert len(fake.requests) == 1
 
 
-def test_unreachable_first_base_fails_over_within_one_timeout(
-    cli: CLI, fake: FakeWeChat, stalled_port: int
+def test_a_tls_failure_is_tried_once_only_and_never_elsewhere(
+    cli: CLI, fake: FakeWeChat, clock: VirtualClock
 ) -> None:
-    start = time.monotonic()
-    result = cli.main(
-        *("--api-base", f"https://127.0.0.1:{stalled_port}", "--api-base", fake.base_url),
-        *("--cacert", cli.ca_file, "--timeout", "1"),
-        base=False,
-    )
-    elapsed = time.monotonic() - start
-    assert result == Result(0, "fake_token_1\n", "")
-    assert elapsed < 1 + 1  # one timeout on the dead base, then the wait of 0.5 s
-    assert len(fake.requests) == 1
-
-
-def test_refused_first_base_fails_over(cli: CLI, fake: FakeWeChat, closed_port: int) -> None:
-    dead = f"https://127.0.0.1:{closed_port}"
-    result = cli.main(
-        *("--api-base", dead, "--api-base", fake.base_url, "--cacert", cli.ca_file),
-        *("-v", "--no-cache"),
-        base=False,
-    )
-    assert (result.code, result.out) == (0, "fake_token_1\n")
-    query = "grant_type=client_credential&appid=wx0123456789abcdef&secret=***"
-    lines = result.err.splitlines()
-    assert lines[0] == f"* GET {dead}/cgi-bin/token?{query}"
-    assert lines[2].startswith(
-        "* attempt 1 of 3 failed: request to 127.0.0.1 failed: "
-        f"Failed to connect to 127.0.0.1:{closed_port}"
-    )
-    assert lines[2].endswith("(curl error 7)")
-    assert lines[3:5] == [
-        f"* next attempt in 0.5 s, via {fake.base_url}",
-        f"* GET {fake.base_url}/cgi-bin/token?{query}",
-    ]
-
-
-def test_each_retry_moves_to_the_next_base_wrapping_around(cli: CLI, fake: FakeWeChat) -> None:
-    by_name = fake.base_url.replace("127.0.0.1", "localhost")  # the same server, another name
-    fake.behaviour = [-1, -1, "ok"]
-    assert cli.main("--api-base", by_name).out == "fake_token_1\n"
-    port = fake.base_url.rsplit(":", 1)[1]
-    assert [r.host for r in fake.requests] == [
-        f"127.0.0.1:{port}",
-        f"localhost:{port}",
-        f"127.0.0.1:{port}",
-    ]
-
-
-def test_verbose_shows_each_attempt_and_wait(cli: CLI, fake: FakeWeChat) -> None:
-    fake.behaviour = [-1, "503", "ok"]
-    result = cli.main("-v", "--no-cache")
-    notes = [line for line in result.err.splitlines() if "attempt" in line]
-    assert notes == [
-        "* attempt 1 of 3 failed: errcode -1: system error",
-        f"* next attempt in 0.5 s, via {fake.base_url}",
-        "* attempt 2 of 3 failed: HTTP 503 instead of 200: '<html>503 Service Unavailable</html>'",
-        f"* next attempt in 1 s, via {fake.base_url}",
-    ]
-    assert result.out == "fake_token_1\n"
-
-
-def test_tls_failure_is_tried_once_only(cli: CLI, fake: FakeWeChat) -> None:
     impostor_ca = trustme.CA()  # a certificate the client's CA bundle does not vouch for
     with FakeWeChat(impostor_ca.issue_cert("127.0.0.1")) as impostor:
         result = cli.main(
             *("--api-base", impostor.base_url, "--api-base", fake.base_url),
             *("--cacert", cli.ca_file, "--retries", "5"),
             base=False,
+            clock=clock,
         )
         assert result.code == 3
         assert result.err.startswith("error: TLS: the certificate of 127.0.0.1 is not from a CA")
         assert impostor.connections == 1
         assert impostor.requests == []
     assert fake.requests == []  # not even the second base: that would hide the attack
-
-
-def test_total_time_is_bounded(cli: CLI, fake: FakeWeChat) -> None:
-    fake.behaviour = "hang"
-    start = time.monotonic()
-    result = cli.main("--timeout", "0.3", "--retries", "2")
-    elapsed = time.monotonic() - start
-    assert result.code == 3
-    assert len(fake.requests) == 3
-    bound = wechat_token.retry.longest_wait(2, 0.3)
-    assert bound == pytest.approx(3 * 0.3 + 0.5 + 1)
-    assert bound - 0.1 <= elapsed < bound + 1
-
-
-@pytest.mark.parametrize("value", ["-1", "6", "two", "1.5", "²", ""])
-def test_bad_retries_is_a_usage_error(cli: CLI, value: str) -> None:
-    result = cli.main("--retries", value)
-    assert result.code == 2
-    if value:
-        assert result.err == (
-            f"error: --retries: '{value}' must be a whole number from 0 to 5\n"
-            "hint: the default is 2\n"
-        )
+    assert clock.waits == []
 
 
 # (error, worth another attempt?)
@@ -192,3 +138,231 @@ def test_retry_waits_double() -> None:
     assert [wechat_token.retry.retry_wait(n) for n in range(5)] == [0.5, 1, 2, 4, 8]
     assert wechat_token.retry.longest_wait(0, 10) == 10
     assert wechat_token.retry.longest_wait(5, 10) == 60 + 15.5
+
+
+@pytest.mark.parametrize("value", ["-1", "6", "two", "1.5", "²", "9" * 5000, ""])
+def test_bad_retries_is_a_usage_error(cli: CLI, value: str) -> None:
+    """Even 5000 digits, which int() refuses with a ValueError of its own."""
+    result = cli.main("--retries", value)
+    assert result.code == 2
+    if value:
+        assert result.err == (
+            f"error: --retries: '{value}' must be a whole number from 0 to 5\n"
+            "hint: the default is 2\n"
+        )
+
+
+# --- Failover: each attempt on the next API base ------------------------------------------
+
+
+def test_unreachable_first_base_fails_over_within_one_timeout(
+    cli: CLI, fake: FakeWeChat, clock: VirtualClock, stalled_port: int
+) -> None:
+    start = clock()
+    result = cli.main(
+        *("--api-base", f"https://127.0.0.1:{stalled_port}", "--api-base", fake.base_url),
+        *("--cacert", cli.ca_file, "--timeout", "0.5"),
+        base=False,
+        clock=clock,
+    )
+    assert result == Result(0, "fake_token_1\n", "")
+    assert clock.waits == [0.5]
+    assert clock() - start < 0.5 + 0.5 + 0.5  # one timeout on the dead base, the wait, slack
+    assert len(fake.requests) == 1
+
+
+def test_refused_first_base_fails_over(
+    cli: CLI, fake: FakeWeChat, clock: VirtualClock, closed_port: int
+) -> None:
+    dead = f"https://127.0.0.1:{closed_port}"
+    result = cli.main(
+        *("--api-base", dead, "--api-base", fake.base_url, "--cacert", cli.ca_file),
+        *("-v", "--no-cache"),
+        base=False,
+        clock=clock,
+    )
+    assert (result.code, result.out) == (0, "fake_token_1\n")
+    query = "grant_type=client_credential&appid=wx0123456789abcdef&secret=***"
+    lines = result.err.splitlines()
+    assert lines[0] == f"* GET {dead}/cgi-bin/token?{query}"
+    assert lines[2].startswith(
+        "* attempt 1 of 3 failed: request to 127.0.0.1 failed: "
+        f"Failed to connect to 127.0.0.1:{closed_port}"
+    )
+    assert lines[2].endswith("(curl error 7)")
+    assert lines[3:5] == [
+        f"* next attempt in 0.5 s, via {fake.base_url}",
+        f"* GET {fake.base_url}/cgi-bin/token?{query}",
+    ]
+
+
+def test_each_retry_moves_to_the_next_base_wrapping_around(
+    cli: CLI, fake: FakeWeChat, clock: VirtualClock
+) -> None:
+    by_name = fake.base_url.replace("127.0.0.1", "localhost")  # the same server, another name
+    fake.behaviour = [-1, -1, "ok"]
+    assert cli.main("--api-base", by_name, clock=clock).out == "fake_token_1\n"
+    port = fake.base_url.rsplit(":", 1)[1]
+    assert [r.host for r in fake.requests] == [
+        f"127.0.0.1:{port}",
+        f"localhost:{port}",
+        f"127.0.0.1:{port}",
+    ]
+
+
+def test_verbose_shows_each_attempt_and_wait(
+    cli: CLI, fake: FakeWeChat, clock: VirtualClock
+) -> None:
+    fake.behaviour = [-1, "503", "ok"]
+    result = cli.main("-v", "--no-cache", clock=clock)
+    notes = [line for line in result.err.splitlines() if "attempt" in line]
+    assert notes == [
+        "* attempt 1 of 3 failed: errcode -1: system error",
+        f"* next attempt in 0.5 s, via {fake.base_url}",
+        "* attempt 2 of 3 failed: HTTP 503 instead of 200: '<html>503 Service Unavailable</html>'",
+        f"* next attempt in 1 s, via {fake.base_url}",
+    ]
+    assert result.out == "fake_token_1\n"
+    assert clock.waits == [0.5, 1]
+
+
+# --- Time bounds: each request, and the whole run -----------------------------------------
+
+
+def test_a_server_that_never_answers_is_cut_by_the_timeout(cli: CLI, fake: FakeWeChat) -> None:
+    fake.behaviour = "hang"
+    start = time.monotonic()
+    result = cli.main("--timeout", "0.3", "--retries", "0")
+    elapsed = time.monotonic() - start
+    assert (result.code, result.out) == (3, "")
+    assert result.err.startswith(
+        "error: no answer from 127.0.0.1 within 0.3 s: Operation timed out"
+    )
+    assert 0.3 <= elapsed < 2.3
+
+
+def test_a_tiny_timeout_is_still_a_timeout(cli: CLI, fake: FakeWeChat) -> None:
+    """To libcurl 0 ms means "no timeout": 0.0001 s must not round down to it."""
+    fake.behaviour = "hang"
+    start = time.monotonic()
+    assert cli.main("--timeout", "0.0001", "--retries", "0").code == 3
+    assert time.monotonic() - start < 2
+
+
+def test_connect_has_its_own_shorter_timeout(
+    cli: CLI, monkeypatch: pytest.MonkeyPatch, stalled_port: int
+) -> None:
+    monkeypatch.setattr(wechat_token.http, "CONNECT_TIMEOUT", 0.3)
+    start = time.monotonic()
+    result = cli.main(
+        *("--api-base", f"https://127.0.0.1:{stalled_port}", "--timeout", "5", "--retries", "0"),
+        base=False,
+    )
+    assert result.code == 3
+    assert result.err.startswith("error: no answer from 127.0.0.1 within 5 s: Connection timed out")
+    assert time.monotonic() - start < 2
+
+
+def test_retries_and_their_waits_end_by_the_deadline(
+    cli: CLI, fake: FakeWeChat, clock: VirtualClock
+) -> None:
+    """A server that never answers: 3 attempts of 0.3 s and the waits of 0.5 s and 1 s,
+    and the run is over, within longest_wait(retries, timeout)."""
+    fake.behaviour = "hang"
+    start = clock()
+    result = cli.main("--timeout", "0.3", "--retries", "2", clock=clock)
+    elapsed = clock() - start
+    assert result.code == 3
+    assert len(fake.requests) == 3
+    assert clock.waits == [0.5, 1]
+    bound = wechat_token.retry.longest_wait(2, 0.3)
+    assert bound == pytest.approx(3 * 0.3 + 0.5 + 1)
+    assert bound - 0.1 <= elapsed < bound + 1
+
+
+def test_no_wait_or_attempt_is_started_past_the_deadline(clock: VirtualClock) -> None:
+    """with_retries stops when the next wait and a minimal attempt would pass the deadline,
+    and says which API bases it tried."""
+    asked: list[tuple[str, float]] = []
+
+    def attempt(api_base: str, seconds_left: float) -> wechat_token.AccessToken:
+        asked.append((api_base, round(seconds_left, 1)))
+        raise wechat_token.TransportError("no answer", transient=True, hint="check it")
+
+    deadline = clock() + 2.0
+    with pytest.raises(wechat_token.TransportError) as caught:
+        wechat_token.retry.with_retries(
+            attempt,
+            ["https://a", "https://b"],
+            5,
+            deadline=deadline,
+            clock=clock,
+            sleep=clock.sleep,
+        )
+    assert clock.waits == [0.5, 1]  # a wait of 2 s would end past the deadline
+    assert asked == [("https://a", 2.0), ("https://b", 1.5), ("https://a", 0.5)]
+    assert caught.value.hint == "tried https://a and https://b: check it"
+
+
+# --- The deadline, for real processes sharing a cache -----------------------------------------
+
+STARTUP_SLACK = 1.0  # seconds for ten processes to start on a busy 2-core machine
+
+
+@pytest.mark.parametrize(
+    ("count", "timeout", "retries"),
+    [(10, 0.5, 1), (2, 0.5, 0)],
+    ids=["10", "2-no-retry"],
+)
+def test_runs_sharing_a_cache_all_end_by_the_deadline(
+    count: int,
+    timeout: float,
+    retries: int,
+    cli: CLI,
+    fake: FakeWeChat,
+    children: Children,
+    tmp_path: Path,
+) -> None:
+    """Runs started together against a silent server all end within the one deadline,
+    (retries + 1) * timeout + the waits 0.5 s, 1 s, ..., plus start-up.
+
+    One of them (the lock holder) asks WeChat; the others wait for it, then report its
+    failure as "another process" failing, never as a lock that "is stuck", and ask nothing.
+    """
+    fake.behaviour = "hang"
+    cache = str(tmp_path / "token.json")
+    bound = wechat_token.retry.longest_wait(retries, timeout)
+    args = ("--cache-file", cache, "--timeout", str(timeout), "--retries", str(retries))
+    procs = []
+    starts = []
+    for _ in range(count):
+        starts.append(time.monotonic())
+        procs.append(children.start([*COMMAND, *cli.argv(args, True)]))
+    ends: dict[int, float] = {}
+    give_up = starts[0] + bound + STARTUP_SLACK + 2
+    while len(ends) < count and time.monotonic() < give_up:
+        for number, proc in enumerate(procs):
+            if number not in ends and proc.poll() is not None:
+                ends[number] = time.monotonic()
+        time.sleep(0.01)
+    took = [ends.get(number, math.inf) - starts[number] for number in range(count)]
+    assert max(took) <= bound + STARTUP_SLACK, (
+        f"bound {bound} s (+{STARTUP_SLACK} s start-up); took {[f'{t:.2f}' for t in took]}"
+    )
+    results = [children.finish(proc, timeout=5) for proc in procs]
+    assert [(result.code, result.out) for result in results] == [(3, "")] * count
+    errors = [_error_line(result.err) for result in results]
+    assert not [result.err for result in results if "stuck" in result.err]
+    holders = [error for error in errors if "another process" not in error]
+    assert len(holders) == 1, f"not one lock holder: {errors}"
+    assert 1 <= len(fake.requests) <= retries + 1
+    if retries:  # the waiters had time to see the holder fail, and say how
+        failure = f"no answer from 127.0.0.1 within {timeout} s"
+        assert failure in holders[0]
+        assert [error for error in errors if failure not in error] == []
+
+
+def _error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, f"not one error line: {err!r}"
+    return lines[0]

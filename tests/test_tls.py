@@ -13,8 +13,11 @@ import certifi
 import pytest
 import trustme
 
+import wechat_token
+from wechat_token import get_access_token
+
 from conftest import CLI
-from fake_wechat import FakeWeChat
+from fake_wechat import APPID, SECRET, FakeWeChat
 
 # The hint line after each refusal, by what was wrong with the certificate
 UNTRUSTED = (
@@ -118,6 +121,14 @@ def test_anything_but_an_https_url_is_refused_before_connecting(
         f"error: --api-base: '{base}' is not an https:// URL; refusing\n"
         "hint: write it like https://api.weixin.qq.com, without a path\n"
     )
+    assert fake.requests == []
+
+
+def test_only_https_is_spoken_even_when_a_caller_skips_the_checks(fake: FakeWeChat) -> None:
+    """The command line refuses http:// early; libcurl itself refuses it too."""
+    http_base = fake.base_url.replace("https://", "http://")
+    with pytest.raises(wechat_token.TransportError, match=r"curl error 1\)$"):
+        get_access_token(APPID, SECRET, api_base=http_base)
     assert fake.requests == []
 
 

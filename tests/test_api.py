@@ -1,0 +1,305 @@
+"""The Python API: get_access_token() for one request, TokenCache for the cached token.
+
+TokenCache and the command share one cache file, so a token fetched by either is reused by
+the other; threads and processes that ask at once make one request; a refused token is
+replaced exactly once, however many callers saw it refused. Errors are this package's
+exceptions, with the AppSecret masked.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import wechat_token
+import wechat_token.errors
+import wechat_token.fetch
+import wechat_token.http
+import wechat_token.retry
+from wechat_token import AccessToken, TokenCache, get_access_token
+
+from conftest import CLI, ROOT, Children, Result
+from fake_wechat import APPID, SECRET, FakeWeChat
+
+REFUSED = "fake_token_1"
+
+
+def test_all_names_the_public_api() -> None:
+    assert set(wechat_token.__all__) <= set(dir(wechat_token))
+    assert {"get_access_token", "WeChatAPIError", "TransportError", "TokenCache"} <= set(
+        wechat_token.__all__
+    )
+    assert issubclass(wechat_token.TLSError, wechat_token.TransportError)
+    assert issubclass(wechat_token.ResponseError, wechat_token.TransportError)
+
+
+# --- get_access_token(): one request ----------------------------------------------------
+
+
+def test_get_access_token_returns_token_and_lifetime(fake: FakeWeChat, ca_file: str) -> None:
+    token, expires_in = get_access_token(APPID, SECRET, api_base=fake.base_url, cacert=ca_file)
+    assert (token, expires_in) == ("fake_token_1", 7200)
+    assert get_access_token(APPID, SECRET, api_base=fake.base_url, cacert=ca_file) == AccessToken(
+        access_token="fake_token_2", expires_in=7200
+    )
+
+
+def test_get_access_token_stable(fake: FakeWeChat, ca_file: str) -> None:
+    token = get_access_token(APPID, SECRET, api_base=fake.base_url, cacert=ca_file, stable=True)
+    assert token == AccessToken("fake_token_1", 7200)
+    assert [request.method for request in fake.requests] == ["POST"]
+
+
+def test_get_access_token_raises_wechat_error_with_fields(fake: FakeWeChat, ca_file: str) -> None:
+    fake.behaviour = 40013
+    with pytest.raises(wechat_token.WeChatAPIError) as caught:
+        get_access_token(APPID, SECRET, api_base=fake.base_url, cacert=ca_file)
+    assert (caught.value.errcode, caught.value.errmsg) == (40013, "invalid appid")
+    assert str(caught.value) == "errcode 40013: invalid appid"
+    assert caught.value.hint == wechat_token.errors.HINTS[40013]
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "error_class"),
+    [("502", wechat_token.ResponseError), ("hang", wechat_token.TransportError)],
+)
+def test_get_access_token_raises_transport_errors(
+    fake: FakeWeChat, ca_file: str, behaviour: str, error_class: type[Exception]
+) -> None:
+    fake.behaviour = behaviour
+    with pytest.raises(error_class):
+        get_access_token(APPID, SECRET, api_base=fake.base_url, cacert=ca_file, timeout=0.3)
+
+
+def test_get_access_token_masks_the_secret_in_errors_and_log(
+    fake: FakeWeChat, ca_file: str
+) -> None:
+    fake.behaviour = "echo-secret"
+    lines: list[str] = []
+    with pytest.raises(wechat_token.WeChatAPIError) as caught:
+        get_access_token(APPID, SECRET, api_base=fake.base_url, cacert=ca_file, log=lines.append)
+    assert caught.value.errmsg == "invalid appsecret *** (raw query: secret=***)"
+    assert str(caught.value) == "errcode 40125: invalid appsecret *** (raw query: secret=***)"
+    assert lines[0].endswith("&secret=***")
+    assert SECRET not in repr(lines)
+
+
+# --- TokenCache.get(): the command's cache, both ways ----------------------------------------
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Path:
+    return tmp_path / "token.json"
+
+
+def _tokens(fake: FakeWeChat, ca_file: str, cache: Path, **options: object) -> TokenCache:
+    return TokenCache(
+        APPID,
+        SECRET,
+        cache_file=str(cache),
+        api_bases=[fake.base_url],
+        cacert=ca_file,
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def _api_call(fake: FakeWeChat, ca_file: str, token: str) -> int:
+    """The fake's API call, as a program would make it: its errcode (0: it worked)."""
+    url = f"{fake.base_url}/cgi-bin/get_api_domain_ip?access_token={token}"
+    response = wechat_token.http.request(url, ca_file, 5)
+    return int(json.loads(response.output).get("errcode", 0))
+
+
+def test_the_command_fills_the_cache_and_get_reuses_it(
+    cli: CLI, fake: FakeWeChat, ca_file: str, cache: Path
+) -> None:
+    assert cli.main("--cache-file", str(cache)) == Result(0, "fake_token_1\n", "")
+    token = _tokens(fake, ca_file, cache).get()
+    assert token.access_token == "fake_token_1"
+    assert 7200 - 5 <= token.expires_in <= 7200
+    assert len(fake.requests) == 1
+
+
+def test_get_fills_the_cache_and_the_command_reuses_it(
+    cli: CLI, fake: FakeWeChat, ca_file: str, cache: Path
+) -> None:
+    assert _tokens(fake, ca_file, cache).get().access_token == "fake_token_1"
+    assert cli.main("--cache-file", str(cache)) == Result(0, "fake_token_1\n", "")
+    assert len(fake.requests) == 1
+
+
+def test_a_warm_get_reads_no_file(fake: FakeWeChat, ca_file: str, cache: Path) -> None:
+    tokens = _tokens(fake, ca_file, cache)
+    first = tokens.get()
+    cache.unlink()  # were it read, the next get() would fetch again
+    start = time.perf_counter()
+    for _ in range(10000):
+        again = tokens.get()
+    per_call = (time.perf_counter() - start) / 10000
+    assert again.access_token == first.access_token
+    assert len(fake.requests) == 1
+    assert per_call < 100e-6  # the benchmark measures it; 20 us is the target
+
+
+def test_get_defaults_are_the_commands(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    settings = TokenCache(APPID, SECRET)._settings
+    assert settings.api_bases == wechat_token.API_BASES
+    assert (settings.timeout, settings.retries) == (
+        wechat_token.fetch.DEFAULT_TIMEOUT,
+        wechat_token.retry.DEFAULT_RETRIES,
+    )
+    assert settings.cache_file == str(tmp_path / "wechat_token" / f"{APPID}.token.json")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"api_bases": ["http://x"]}, "api_bases: 'http://x' is not an https:// URL; refusing"),
+        ({"timeout": 0}, "timeout must be more than 0 and at most 3600 s, retries 0 to 5"),
+        ({"retries": 9}, "timeout must be more than 0 and at most 3600 s, retries 0 to 5"),
+    ],
+)
+def test_bad_options_are_a_config_error(
+    fake: FakeWeChat, ca_file: str, cache: Path, options: dict[str, object], message: str
+) -> None:
+    with pytest.raises(wechat_token.ConfigError) as caught:
+        TokenCache(APPID, SECRET, cache_file=str(cache), cacert=ca_file, **options)  # type: ignore[arg-type]
+    assert str(caught.value) == message
+
+
+def test_errors_have_the_secret_masked(fake: FakeWeChat, ca_file: str, cache: Path) -> None:
+    fake.behaviour = "echo-secret"
+    with pytest.raises(wechat_token.WeChatAPIError) as caught:
+        _tokens(fake, ca_file, cache).get()
+    assert SECRET not in str(caught.value)
+    assert "***" in str(caught.value)
+
+
+# --- One request for many threads and processes ------------------------------------------
+
+
+def test_sixteen_threads_on_an_empty_cache_make_one_request(
+    fake: FakeWeChat, ca_file: str, cache: Path
+) -> None:
+    fake.behaviour = "slow"
+    tokens = _tokens(fake, ca_file, cache)
+    got: list[AccessToken] = []
+    threads = [threading.Thread(target=lambda: got.append(tokens.get())) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert {token.access_token for token in got} == {"fake_token_1"}
+    assert len(got) == 16
+    assert len(fake.requests) == 1
+
+
+WORKER = """
+import sys, threading
+sys.path.insert(0, {root!r})
+from wechat_token import TokenCache
+tokens = TokenCache({appid!r}, {secret!r}, cache_file={cache!r}, api_bases=[{base!r}],
+                    cacert={ca!r})
+got = []
+threads = [threading.Thread(target=lambda: got.append(tokens.get().access_token))
+           for _ in range(4)]
+for thread in threads: thread.start()
+for thread in threads: thread.join(30)
+print(" ".join(got))
+"""
+
+
+def test_eight_processes_of_four_threads_make_one_request(
+    fake: FakeWeChat, ca_file: str, cache: Path, children: Children
+) -> None:
+    fake.behaviour = "slow"
+    code = WORKER.format(
+        root=str(ROOT), appid=APPID, secret=SECRET, cache=str(cache), base=fake.base_url, ca=ca_file
+    )
+    procs = [children.start([sys.executable, "-c", code]) for _ in range(8)]
+    results = [children.finish(proc) for proc in procs]
+    assert [(result.code, result.out.split(), result.err) for result in results] == [
+        (0, ["fake_token_1"] * 4, "")
+    ] * 8
+    assert len(fake.requests) == 1
+
+
+# --- TokenCache.replace(): a refused token is replaced exactly once ---------------------------
+
+
+def test_replacing_the_cached_token_fetches_a_new_one(
+    fake: FakeWeChat, ca_file: str, cache: Path
+) -> None:
+    tokens = _tokens(fake, ca_file, cache)
+    assert tokens.get().access_token == REFUSED
+    assert tokens.replace(REFUSED).access_token == "fake_token_2"
+    assert tokens.get().access_token == "fake_token_2"  # remembered
+    assert json.loads(cache.read_text())["value"] == "fake_token_2"
+    assert len(fake.requests) == 2
+
+
+def test_replacing_an_older_token_returns_the_current_one_without_a_request(
+    fake: FakeWeChat, ca_file: str, cache: Path
+) -> None:
+    first, second = _tokens(fake, ca_file, cache), _tokens(fake, ca_file, cache)
+    assert first.get().access_token == REFUSED
+    assert second.replace(REFUSED).access_token == "fake_token_2"  # another program's
+    assert first.replace(REFUSED).access_token == "fake_token_2"  # read from the cache
+    assert len(fake.requests) == 2
+
+
+def test_a_second_replace_of_the_same_token_reads_no_file(
+    fake: FakeWeChat, ca_file: str, cache: Path
+) -> None:
+    """Two threads saw the same token refused: the second gets the first one's new token
+    from memory."""
+    tokens = _tokens(fake, ca_file, cache)
+    assert tokens.get().access_token == REFUSED
+    assert tokens.replace(REFUSED).access_token == "fake_token_2"
+    cache.unlink()  # were it read, the next replace() would fetch again
+    assert tokens.replace(REFUSED).access_token == "fake_token_2"
+    assert len(fake.requests) == 2
+
+
+def test_replacing_with_no_entry_fetches(fake: FakeWeChat, ca_file: str, cache: Path) -> None:
+    assert _tokens(fake, ca_file, cache).replace("some_old_token").access_token == REFUSED
+    assert len(fake.requests) == 1
+
+
+def test_stable_does_not_force_a_refresh_when_wechat_hands_back_the_refused_token(
+    fake: FakeWeChat, ca_file: str, cache: Path
+) -> None:
+    said: list[str] = []
+    tokens = _tokens(fake, ca_file, cache, stable=True, log=said.append)
+    assert tokens.get().access_token == REFUSED
+    assert tokens.replace(REFUSED).access_token == REFUSED  # the stable token is still that
+    assert [json.loads(request.body)["force_refresh"] for request in fake.requests] == [
+        False,
+        False,
+    ]
+    assert (
+        "WeChat handed back the very token that was refused; not forcing a refresh on its "
+        "own: if that token leaked, run with --force-refresh"
+    ) in said
+
+
+def test_the_whole_story_call_refused_replace_call_again(
+    fake: FakeWeChat, ca_file: str, cache: Path
+) -> None:
+    """A program holds a token; another program replaces it; the API refuses the old one
+    (40001); replace() gets the current token without a request; the call works."""
+    tokens = _tokens(fake, ca_file, cache)
+    token = tokens.get().access_token
+    assert _api_call(fake, ca_file, token) == 0
+    _tokens(fake, ca_file, cache).replace(token)  # elsewhere, someone replaces it
+    assert _api_call(fake, ca_file, token) == 40001
+    requests = len(fake.requests)
+    token = tokens.replace(token).access_token
+    assert len(fake.requests) == requests  # someone else already did
+    assert _api_call(fake, ca_file, token) == 0

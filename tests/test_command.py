@@ -1,0 +1,522 @@
+"""The command's contract: what `wechat-token` prints, where, and how it exits.
+
+stdout holds the token alone, or with --json one JSON object; stderr holds the messages:
+`error:` then `hint:` after a failure, `* ` lines with -v, `warning:` lines. Exit codes:
+0 token, 1 WeChat's errcode, 2 usage or configuration, 3 network, TLS, HTTP or not a token,
+74 stdout cannot take the token, 141 stdout closed early. Most runs are in-process
+(cli.main); a real process only where the streams or the interpreter are the point.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+
+import wechat_token
+import wechat_token.cli
+import wechat_token.errors
+from wechat_token.endpoints import STABLE_TOKEN, token_request
+
+from conftest import CLI, COMMAND, OUTPUTS, Result, VirtualClock
+from fake_wechat import APPID, ERRMSG, SECRET, WHITELIST_IP, FakeWeChat
+
+# --- The token ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["main", "run"])
+def test_prints_the_token_alone_and_nothing_else(cli: CLI, fake: FakeWeChat, how: str) -> None:
+    """In-process (main returns the exit code) and as a user runs it."""
+    assert getattr(cli, how)() == Result(0, "fake_token_1\n", "")
+    # One GET, with the three parameters of the PHP URL, URL-encoded.
+    assert [(r.method, r.path, r.query) for r in fake.requests] == [
+        (
+            "GET",
+            "/cgi-bin/token",
+            {"grant_type": "client_credential", "appid": APPID, "secret": SECRET},
+        )
+    ]
+    assert "secret=Sup3r%2BSecret%2F%26%25%3D9f2c" in fake.requests[0].raw_query
+
+
+def test_json_success_is_one_object(cli: CLI, fake: FakeWeChat) -> None:
+    fake.expires_in = 300  # passed through, not assumed to be 7200
+    before = int(time.time())
+    result = cli.main("--json")
+    after = int(time.time())
+    assert (result.code, result.err) == (0, "")
+    assert result.out.count("\n") == 1
+    answer = json.loads(result.out)
+    assert list(answer) == ["access_token", "expires_in", "expires_at", "cached"]
+    assert answer["cached"] is False
+    assert answer["access_token"] == "fake_token_1"
+    assert answer["expires_in"] == 300
+    assert before + 300 <= answer["expires_at"] <= after + 300
+
+
+def test_verbose_shows_url_masked_status_address_and_timings(cli: CLI, fake: FakeWeChat) -> None:
+    result = cli.main("-v", "--no-cache")  # the cache's own notes: see test_cache.py
+    port = fake.base_url.rsplit(":", 1)[1]
+    assert (result.code, result.out) == (0, "fake_token_1\n")
+    lines = result.err.splitlines()
+    query = f"grant_type=client_credential&appid={APPID}&secret=***"
+    assert lines[:3] == [
+        f"* GET {fake.base_url}/cgi-bin/token?{query}",
+        f"* CA bundle: {cli.ca_file}",
+        f"* HTTP 200 from 127.0.0.1:{port}",
+    ]
+    ms = r"\d+\.\d ms"
+    assert re.fullmatch(
+        f"\\* time since start: DNS {ms}, connect {ms}, TLS handshake {ms}, "
+        f"first byte {ms}, total {ms}",
+        lines[3],
+    )
+    assert len(lines) == 4
+
+
+def test_errcode_zero_with_a_token_is_success(cli: CLI, fake: FakeWeChat) -> None:
+    fake.behaviour = b'{"errcode":0,"errmsg":"ok","access_token":"tok","expires_in":7200}'
+    assert cli.main() == Result(0, "tok\n", "")
+
+
+def test_a_lifetime_over_a_day_is_cut_to_a_day(cli: CLI, fake: FakeWeChat) -> None:
+    """Even 400 digits (now + 10**400 would overflow): a lifetime over a day is not trusted."""
+    fake.behaviour = b'{"access_token":"abc","expires_in":1' + b"0" * 400 + b"}"
+    result = cli.main("--json")
+    assert result.code == 0
+    answer = json.loads(result.out)
+    assert (answer["access_token"], answer["expires_in"]) == ("abc", 86400)
+
+
+# --- The stable endpoint: POST /cgi-bin/stable_token -----------------------------------------
+
+
+def stable_body(force_refresh: str) -> bytes:
+    return (
+        f'{{"grant_type": "client_credential", "appid": "{APPID}", '
+        f'"secret": "{SECRET}", "force_refresh": {force_refresh}}}'
+    ).encode()
+
+
+@pytest.mark.parametrize(("args", "force_refresh"), [((), "false"), (("--force-refresh",), "true")])
+def test_stable_sends_the_exact_body(
+    cli: CLI, fake: FakeWeChat, args: tuple[str, ...], force_refresh: str
+) -> None:
+    assert cli.main("--stable", *args) == Result(0, "fake_token_1\n", "")
+    [request] = fake.requests
+    assert (request.method, request.path, request.raw_query) == (
+        "POST",
+        "/cgi-bin/stable_token",
+        "",
+    )
+    assert request.content_type == "application/json"
+    assert request.body == stable_body(force_refresh)
+
+
+def test_stable_token_request_builds_url_and_body() -> None:
+    url, body = token_request(STABLE_TOKEN, "https://x.test/", APPID, SECRET)
+    assert url == "https://x.test/cgi-bin/stable_token"
+    assert body == stable_body("false")
+
+
+def test_stable_gives_every_caller_the_same_token_until_forced(cli: CLI, fake: FakeWeChat) -> None:
+    assert cli.main("--stable", "--no-cache").out == "fake_token_1\n"
+    assert cli.main("--stable", "--no-cache").out == "fake_token_1\n"  # not invalidated
+    assert cli.main("--stable", "--force-refresh").out == "fake_token_2\n"
+    assert cli.main("--stable").out == "fake_token_2\n"  # from the cache
+    assert len(fake.requests) == 3
+
+
+def test_verbose_shows_the_post_without_the_secret(cli: CLI, fake: FakeWeChat) -> None:
+    result = cli.main("--stable", "-v", "--no-cache")
+    assert result.err.splitlines()[0] == f"* POST {fake.base_url}/cgi-bin/stable_token"
+
+
+def test_stable_errors_are_reported_like_the_classic_ones(
+    cli: CLI, fake: FakeWeChat, env: pytest.MonkeyPatch
+) -> None:
+    env.setenv("WECHAT_APPID", "wx00000000000000ff")
+    result = cli.main("--stable", "--json")
+    assert result.code == 1
+    assert json.loads(result.out)["errcode"] == 40013
+
+
+# --- WeChat refuses: exit 1, the errcode, and a hint -------------------------------------
+
+# errcode -> a phrase its hint must contain (the console page, the IP WeChat saw, ...)
+WECHAT_ERRORS = [
+    (-1, "wait a few seconds"),
+    (40001, "another program fetched a newer token"),
+    (40013, "check the AppID at 微信开发者平台 (developers.weixin.qq.com/platform) → 我的业务"),
+    (40125, "check or reset the AppSecret at 微信开发者平台 (developers.weixin.qq.com/platform)"),
+    (40164, f"add {WHITELIST_IP} to the IP whitelist (API IP 白名单) at 微信开发者平台"),
+    (45009, "daily quota"),
+    (61004, f"add {WHITELIST_IP} to the IP whitelist (API IP 白名单)"),  # other wording
+    (99999, "全局返回码"),  # unknown errcode: where to look it up
+]
+
+
+@pytest.mark.parametrize(("errcode", "phrase"), WECHAT_ERRORS)
+def test_wechat_error_exit_1_with_errcode_and_hint(
+    cli: CLI, fake: FakeWeChat, clock: VirtualClock, errcode: int, phrase: str
+) -> None:
+    fake.behaviour = errcode
+    result = cli.main(clock=clock)  # -1 is retried: see test_retries.py
+    assert (result.code, result.out) == (1, "")
+    error, hint = result.err.splitlines()
+    errmsg = ERRMSG.get(errcode, "")
+    assert error == (
+        f"error: errcode {errcode}: {errmsg}" if errmsg else f"error: errcode {errcode}"
+    )
+    assert hint.startswith("hint: ")
+    assert phrase in hint
+
+
+@pytest.mark.parametrize(
+    ("errmsg", "ip"),
+    [
+        ("invalid ip 2001:db8::7 ipv6 2001:db8::7, not in whitelist", "2001:db8::7"),
+        ("ip not in whitelist", "this machine's public IP"),  # no address to name
+    ],
+)
+def test_whitelist_hint_names_the_address_wechat_saw(errmsg: str, ip: str) -> None:
+    assert wechat_token.errors.hint_for(40164, errmsg).startswith(f"add {ip} to the IP whitelist")
+
+
+# Errcodes fixed in WeChat's console: the hint names the page where it is now, as the
+# console names it; the AppID and AppSecret ones also say where a Mini Program has them.
+CONSOLE = "微信开发者平台 (developers.weixin.qq.com/platform) → 我的业务 → 公众号 → 基础信息"
+KEYS = f"{CONSOLE} → 开发密钥"  # the AppSecret and the API IP whitelist
+MINI_PROGRAM = "(a Mini Program's: 微信公众平台 → 管理 → 开发管理 → 开发设置)"
+
+
+@pytest.mark.parametrize(
+    ("errcode", "page", "mini_program"),
+    [
+        (40001, KEYS, False),
+        (40013, CONSOLE, True),
+        (40125, KEYS, True),
+        (40164, KEYS, False),
+        (40243, KEYS, False),
+        (61004, KEYS, False),
+    ],
+)
+def test_hint_names_the_console_page_where_it_is_now(
+    errcode: int, page: str, mini_program: bool
+) -> None:
+    hint = wechat_token.errors.hint_for(errcode, ERRMSG.get(errcode, ""))
+    assert f" {page}" in hint
+    assert (KEYS in hint) == (page == KEYS)
+    assert (MINI_PROGRAM in hint) == mini_program
+    assert ("API IP 白名单" in hint) == (errcode in (40164, 61004))
+    assert "基本配置" not in hint
+    assert "设置与开发" not in hint
+
+
+@pytest.mark.parametrize("how", ["main", "run"])
+def test_wechat_error_as_json(cli: CLI, fake: FakeWeChat, how: str) -> None:
+    fake.behaviour = 40164
+    result = getattr(cli, how)("--json")
+    assert result.code == 1
+    assert json.loads(result.out) == {
+        "errcode": 40164,
+        "errmsg": ERRMSG[40164],
+        "hint": wechat_token.errors.hint_for(40164, ERRMSG[40164]),
+    }
+    assert result.err.startswith("error: errcode 40164: ")
+
+
+def test_wrong_secret_is_40125_from_the_fake(cli: CLI, env: pytest.MonkeyPatch) -> None:
+    env.setenv("WECHAT_APPSECRET", "another-secret-0123456789")
+    result = cli.main()
+    assert result.code == 1
+    assert result.err.startswith("error: errcode 40125: invalid appsecret\n")
+
+
+def test_an_empty_errmsg_leaves_no_dangling_colon(cli: CLI, fake: FakeWeChat) -> None:
+    fake.behaviour = b'{"errcode": 40013, "errmsg": ""}'
+    result = cli.main()
+    assert result.err.splitlines()[0] == "error: errcode 40013"
+
+
+# --- Not a token: exit 3, a short excerpt, and what may be in the way ---------------------
+
+EXCERPT_1000 = "'" + "x" * 80 + "...'"
+
+# The hint line after each failure, by the kind of failure
+RESPONSE_HINT = (
+    "hint: this is not WeChat's API answering: check --api-base, and whether a proxy or a "
+    "Wi-Fi login page is in the way"
+)
+PORTAL_HINT = (
+    "hint: a Wi-Fi or office login page (captive portal) or a proxy answered instead of "
+    "WeChat: log in with a browser on this machine, or set the proxy this network needs "
+    "(https_proxy, or proxy in config.ini)"
+)
+NETWORK_HINT = (
+    "hint: check that this machine reaches WeChat (DNS, firewall, proxy); "
+    "if it usually does, try again in a minute"
+)
+
+# what the server sends -> the exact error (exit 3)
+BAD_ANSWERS = [
+    ("html", "response is a web page, not JSON: '<html><body>Welcome to Hotel WiFi</body></html>'"),
+    (b"<!DOCTYPE html>\n<title>Log in</title>", "response is a web page, not JSON: "),
+    ("502", "HTTP 502 instead of 200: '<html>502 Bad Gateway</html>'"),
+    ("redirect", "HTTP 302 instead of 200: (empty body)"),  # not followed
+    ("huge", "response larger than 64 KiB from 127.0.0.1: refused"),
+    ("huge-chunked", "response larger than 64 KiB from 127.0.0.1: refused"),  # no length
+    ("truncated", "the answer from 127.0.0.1 was cut off: end of response with 80 bytes missing"),
+    ("empty", "empty response (HTTP 200 with no body)"),
+    (b"  \n", "empty response (HTTP 200 with no body)"),
+    (b"x" * 1000, f"response is not JSON: {EXCERPT_1000}"),  # a short excerpt only
+    (b'{"access_token": "tok", "expires_in": 72', "response is not JSON: "),  # cut JSON
+    (b"[" * 60_000, "response is not JSON: "),  # nesting deep enough for RecursionError
+    (b"\xff\xfe\xfa not utf-8", "response is not JSON: "),
+    (b"[1, 2]", "response is not a JSON object: '[1, 2]'"),
+    (b'{"expires_in": 7200}', "no usable access_token in the response: "),
+    (b'{"access_token": "", "expires_in": 7200}', "no usable access_token in the response: "),
+    (b'{"access_token": 42, "expires_in": 7200}', "no usable access_token in the response: "),
+    (b'{"access_token": "a b", "expires_in": 7200}', "no usable access_token in the response: "),
+    (b'{"access_token": "t\\u001b[2J", "expires_in": 7200}', "no usable access_token in "),
+    (b'{"access_token": "tok"}', "no usable expires_in in the response: "),
+    (b'{"access_token": "tok", "expires_in": "7200"}', "no usable expires_in in the response: "),
+    (b'{"access_token": "tok", "expires_in": true}', "no usable expires_in in the response: "),
+    (b'{"access_token": "tok", "expires_in": 0}', "no usable expires_in in the response: "),
+    (b'{"access_token": "tok", "expires_in": 7200.5}', "no usable expires_in in the response: "),
+    (b'{"errcode": "40013", "errmsg": "x"}', "malformed error answer: "),
+    (b'{"errcode": 40013, "errmsg": 5}', "malformed error answer: "),
+]
+
+
+@pytest.mark.parametrize(("behaviour", "message"), BAD_ANSWERS)
+def test_bad_answer_exit_3_with_a_short_excerpt(
+    cli: CLI, fake: FakeWeChat, behaviour: str | bytes, message: str
+) -> None:
+    fake.behaviour = behaviour
+    result = cli.main("--retries", "0")  # which answers are retried: see test_retries.py
+    assert (result.code, result.out) == (3, "")
+    error, hint = result.err.splitlines()
+    assert error.startswith(f"error: {message}")
+    if behaviour == "truncated":  # no whole answer: it says where it asked
+        assert hint == NETWORK_HINT.replace("hint: ", f"hint: tried {fake.base_url}: ")
+    elif "web page" in message or behaviour == "redirect":  # WeChat's API never redirects
+        assert hint == PORTAL_HINT
+    else:
+        assert hint == RESPONSE_HINT
+    assert result.err.count("\n") == 2
+    assert len(error) < 200
+    assert len(fake.requests) == 1  # a redirect is not followed
+
+
+def test_bad_answer_as_json(cli: CLI, fake: FakeWeChat, clock: VirtualClock) -> None:
+    fake.behaviour = "502"
+    result = cli.main("--json", clock=clock)
+    assert result.code == 3
+    assert json.loads(result.out) == {
+        "error": "HTTP 502 instead of 200: '<html>502 Bad Gateway</html>'",
+        "hint": RESPONSE_HINT.removeprefix("hint: "),
+    }
+
+
+def test_connection_refused_exit_3(cli: CLI, closed_port: int) -> None:
+    result = cli.main(
+        "--api-base", f"https://127.0.0.1:{closed_port}", "--retries", "0", base=False
+    )
+    assert (result.code, result.out) == (3, "")
+    assert result.err.startswith("error: request to 127.0.0.1 failed: Failed to connect")
+    assert result.err.endswith(
+        f"(curl error 7)\nhint: tried https://127.0.0.1:{closed_port}: check the route and "
+        "firewall from this machine to 127.0.0.1; where the web is reached only through a "
+        "proxy, set https_proxy, or proxy in config.ini\n"
+    )
+
+
+# --- What a fetch needs: pycurl and certifi, named when missing ----------------------------
+
+
+@pytest.mark.parametrize("package", ["pycurl", "certifi"])
+def test_a_missing_package_is_one_line_that_says_how_to_install_it(
+    cli: CLI, monkeypatch: pytest.MonkeyPatch, package: str
+) -> None:
+    # Both are imported when a request is made; certifi only when no --cacert is given.
+    monkeypatch.setitem(sys.modules, package, None)
+    result = cli.main("--api-base", cli.fake.base_url, "--no-cache", base=False)
+    assert result == Result(
+        2,
+        "",
+        f"error: {package} cannot be imported (import of {package} halted; None in "
+        f"sys.modules); install it: python -m pip install {package}\n"
+        "hint: a fetch needs pycurl and certifi (pip install -r requirements.txt); "
+        "a cached token needs neither\n",
+    )
+
+
+# --- --help and --version: printed like a token ------------------------------------------
+
+
+def test_help_goes_to_stdout_like_a_token_and_lists_the_options(cli: CLI) -> None:
+    result = cli.main("--help")
+    assert (result.code, result.err) == (0, "")
+    assert result.out.startswith("usage: wechat-token [-h]")
+    for option in ("--config", "--appid", "--api-base", "--cacert", "--timeout", "--json"):
+        assert option in result.out
+    assert "--verbose" in result.out
+    assert "--appsecret" not in result.out
+
+
+def test_help_gives_the_exit_codes_where_config_is_looked_for_and_what_stdout_holds(
+    cli: CLI,
+) -> None:
+    help_text = cli.main("--help").out
+    assert help_text.endswith(
+        "\noutput:\n"
+        "  stdout carries the token alone, or with --json one JSON object, so that\n"
+        "  TOKEN=$(wechat-token) works; messages go to stderr.\n"
+        "\n"
+        "configuration:\n"
+        "  WECHAT_APPID and WECHAT_APPSECRET, else config.ini in the current folder\n"
+        "  (or --config PATH); config.ini.example shows every key. A proxy: --proxy, or\n"
+        "  proxy in the config; else https_proxy and no_proxy, as curl reads them.\n"
+        "\n"
+        "exit codes:\n"
+        "  0 token printed, 1 WeChat answered an errcode, 2 usage or configuration,\n"
+        "  3 network, TLS, HTTP or response failure, 74 stdout cannot take the token,\n"
+        "  141 stdout closed early, 70 a bug in this tool. Ctrl-C: killed by SIGINT.\n"
+    )
+
+
+def test_version(cli: CLI) -> None:
+    assert cli.main("--version") == Result(0, f"wechat-token {wechat_token.__version__}\n", "")
+
+
+# --- The streams, as a real process has them ------------------------------------------------
+
+CLOSED_STDOUT = (
+    "error: stdout was closed before the output was written\n"
+    "hint: the program reading this command's output stopped before the token arrived\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "args", "err"),
+    [
+        ("ok", (), CLOSED_STDOUT),  # closed while printing the token
+        (
+            "502",
+            ("--json", "--retries", "0"),
+            "error: HTTP 502 instead of 200: '<html>502 Bad Gateway</html>'\n"
+            f"{RESPONSE_HINT}\n{CLOSED_STDOUT}",
+        ),
+    ],
+)
+def test_closed_stdout_exits_141_without_a_traceback(
+    cli: CLI, fake: FakeWeChat, behaviour: str, args: tuple[str, ...], err: str
+) -> None:
+    fake.behaviour = behaviour
+    with cli.popen(*args) as proc:
+        try:
+            assert proc.stdout is not None
+            assert proc.stderr is not None
+            proc.stdout.close()  # like `wechat-token | head -c0`
+            stderr = proc.stderr.read()
+            proc.wait(timeout=30)
+        finally:
+            proc.kill()
+    OUTPUTS.append(stderr)
+    assert (proc.returncode, stderr) == (141, err)  # 128 + SIGPIPE, like `yes | head`
+
+
+def _run(cli: CLI, *args: str, env: object = None, stdout: object = None) -> Result:
+    """`python -m wechat_token ARGS` with this environment and stdout; bounded in time."""
+    done = subprocess.run(
+        [*COMMAND, *cli.argv(args, True)],
+        env=env,  # type: ignore[arg-type]
+        stdin=subprocess.DEVNULL,
+        stdout=stdout or subprocess.PIPE,  # type: ignore[arg-type]
+        stderr=subprocess.PIPE,
+        timeout=30,
+    )
+    out, err = (done.stdout or b"").decode(errors="replace"), done.stderr.decode(errors="replace")
+    OUTPUTS.extend((out, err))
+    return Result(done.returncode, out, err)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("args", [(), ("--help",)], ids=["token", "help"])
+def test_a_full_stdout_is_exit_74(cli: CLI, args: tuple[str, ...]) -> None:
+    """The token, or --help (which argparse alone would print and exit 0 regardless)."""
+    with open("/dev/full", "wb") as full:
+        result = _run(cli, *args, stdout=full)
+    assert (result.code, result.err) == (
+        74,
+        "error: cannot write to stdout: No space left on device\n"
+        f"hint: {wechat_token.cli.OutputError.hint}\n",
+    )
+
+
+def _with_closed(redirect: str, argv: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run the command from sh with one of its streams closed: '>&-' or '2>&-'."""
+    done = subprocess.run(
+        ["/bin/sh", "-c", f'"$0" "$@" {redirect}', *COMMAND, *argv],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    OUTPUTS.extend((done.stdout, done.stderr))
+    return done
+
+
+@pytest.mark.skipif(os.name != "posix", reason="closes a file descriptor")
+def test_a_closed_stdout_is_exit_74_and_nothing_is_fetched(cli: CLI, fake: FakeWeChat) -> None:
+    done = _with_closed(">&-", cli.argv((), True))
+    assert (done.returncode, done.stderr) == (
+        74,
+        "error: stdout is closed: there is nowhere to print the token\n"
+        f"hint: {wechat_token.cli.OutputError.hint}\n",
+    )
+    assert fake.requests == []
+
+
+@pytest.mark.skipif(os.name != "posix", reason="closes a file descriptor")
+def test_messages_never_move_to_stdout_when_stderr_is_closed(cli: CLI, tmp_path: object) -> None:
+    """print(file=sys.stderr) writes to stdout when sys.stderr is None."""
+    with open("config.ini", "w", encoding="utf-8") as config:
+        config.write("[wechat]\ncolour = blue\n")  # a warning: unknown key
+    done = _with_closed("2>&-", cli.argv(("-v",), True))
+    assert (done.returncode, done.stdout) == (0, "fake_token_1\n")
+
+
+def test_json_is_ascii_whatever_the_console_encoding(
+    cli: CLI, fake: FakeWeChat, env: pytest.MonkeyPatch
+) -> None:
+    env.setenv("PYTHONIOENCODING", "latin-1")
+    fake.behaviour = json.dumps({"errcode": 40013, "errmsg": "appid inválido ✗"}).encode()
+    result = _run(cli, "--json")
+    assert result.code == 1
+    assert result.out.isascii()
+    assert json.loads(result.out)["errmsg"] == "appid inválido ✗"
+
+
+def test_a_console_that_cannot_show_chinese_gets_escapes(
+    cli: CLI, fake: FakeWeChat, env: pytest.MonkeyPatch
+) -> None:
+    env.setenv("PYTHONIOENCODING", "ascii")  # like a Windows console redirected to a file
+    fake.behaviour = 40013
+    result = _run(cli)
+    assert result.code == 1
+    assert result.err.splitlines()[1] == (
+        r"hint: check the AppID at \u5fae\u4fe1\u5f00\u53d1\u8005\u5e73\u53f0 "
+        r"(developers.weixin.qq.com/platform) \u2192 \u6211\u7684\u4e1a\u52a1 \u2192 "
+        r"\u516c\u4f17\u53f7 \u2192 \u57fa\u7840\u4fe1\u606f (a Mini Program's: "
+        r"\u5fae\u4fe1\u516c\u4f17\u5e73\u53f0 \u2192 \u7ba1\u7406 \u2192 "
+        r"\u5f00\u53d1\u7ba1\u7406 \u2192 \u5f00\u53d1\u8bbe\u7f6e)"
+    )
+    assert result.err.splitlines()[1].encode("ascii").decode("unicode_escape") == (
+        f"hint: check the AppID at {CONSOLE} {MINI_PROGRAM}"
+    )
