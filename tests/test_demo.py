@@ -2,6 +2,8 @@
 
 The demo and the served fake run as the user runs them, in a subprocess, from a folder
 outside the project, so every path they print is absolute and can be asserted exactly.
+None of these processes is measured by coverage (each would start a fifth of a second
+later): the tool's lines are measured by the tests of the tool.
 """
 
 from __future__ import annotations
@@ -27,12 +29,19 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 
 import fake_wechat
-from conftest import COMMAND, OUTPUTS, ROOT
+from conftest import COMMAND, OUTPUTS, ROOT, unmeasured
 from fake_wechat import APPID, SECRET
 
 FAKE = str(ROOT / "tests" / "fake_wechat.py")
 SERVE_FAKE = shlex.join([sys.executable, FAKE])  # the command the demo says to run next
-CLEAN_ENV = fake_wechat.clean_environ()
+CLEAN_ENV = unmeasured(fake_wechat.clean_environ())
+
+
+@pytest.fixture
+def unmeasured_children(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For a demo run in this process: the commands it starts are not measured."""
+    monkeypatch.delenv("COVERAGE_PROCESS_CONFIG", raising=False)
+    monkeypatch.delenv("COVERAGE_PROCESS_START", raising=False)
 
 
 def _fake_program(*args: str, cwd: Path) -> subprocess.Popen[str]:
@@ -194,6 +203,7 @@ ALWAYS_SUCCEEDS = "print('fake_token_1')\n"
     ],
     ids=["no-cache", "no-errors"],
 )
+@pytest.mark.usefixtures("unmeasured_children")
 def test_demo_says_when_a_step_goes_wrong(
     stand_in: str,
     notes: str,
@@ -214,10 +224,9 @@ def test_demo_says_when_a_step_goes_wrong(
     assert out.splitlines()[-1] == verdict
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_served_fake_prints_a_command_that_works_and_stops_cleanly(
-    signum: int, tmp_path: Path
-) -> None:
+def test_served_fake_prints_a_command_that_works_and_stops_cleanly(tmp_path: Path) -> None:
+    """The command it prints works as printed; `kill` stops it as Ctrl-C does (Ctrl-C after
+    requests: test_served_fake_logs_what_it_answered_to_each_kind_of_request)."""
     with _served("--behaviour", "-1", "--behaviour", "ok", cwd=tmp_path) as (proc, head):
         folder = _folder("\n".join(head))
         url = head[0].split()[3].rstrip(",")
@@ -235,7 +244,7 @@ def test_served_fake_prints_a_command_that_works_and_stops_cleanly(
         assert (used.returncode, used.stdout) == (0, "fake_token_1\n")
         assert "* attempt 1 of 3 failed: errcode -1: system error" in used.stderr.splitlines()
 
-        proc.send_signal(signum)
+        proc.send_signal(signal.SIGTERM)
         rest, err = _rest(proc, timeout=10)
     OUTPUTS.extend((rest, err))
     assert (proc.returncode, err) == (0, "")
@@ -301,25 +310,26 @@ def test_behaviours_are_read_as_the_help_says(text: str, behaviour: object) -> N
     assert fake_wechat._behaviour(text) == behaviour
 
 
-def test_behaviour_with_demo_is_a_usage_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "args", [["--demo", "--behaviour", "40164"], ["--behaviour", "hang", "--demo"]]
+)
+def test_behaviour_with_demo_is_a_usage_error(
+    args: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     # the demo sets the fake's behaviour for each step: a --behaviour would be ignored
-    env = {**CLEAN_ENV, "TMPDIR": str(tmp_path)}
-    for args in (["--demo", "--behaviour", "40164"], ["--behaviour", "hang", "--demo"]):
-        done = subprocess.run(
-            [sys.executable, FAKE, *args],
-            cwd=tmp_path,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-        assert (done.returncode, done.stdout) == (2, "")
-        assert done.stderr == (
-            "usage: fake_wechat.py [-h] [--demo] [--port PORT] [--behaviour B]\n"
-            "fake_wechat.py: error: argument --behaviour: not allowed with --demo,"
-            " which sets the fake's behaviour for each step itself\n"
-        )
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with pytest.raises(SystemExit) as stop:
+        fake_wechat.main(args)
+    assert stop.value.code == 2
+    assert capsys.readouterr() == (
+        "",
+        "usage: fake_wechat.py [-h] [--demo] [--port PORT] [--behaviour B]\n"
+        "fake_wechat.py: error: argument --behaviour: not allowed with --demo,"
+        " which sets the fake's behaviour for each step itself\n",
+    )
     assert list(tmp_path.iterdir()) == []  # stopped before making its folder
 
 
