@@ -1,14 +1,16 @@
 """fetch_token.py, the port of the PHP example, run as its readers run it: `python fetch_token.py`
 in a folder holding its config.ini, against the fake WeChat with real TLS.
 
-Self-contained on purpose (conftest.py is being rewritten): the CA, the fake and the runner are
-defined here. Each run is a subprocess with a timeout, so no test can hang; the masking promise
-is checked in-process with Hypothesis, where a process would add nothing but time.
+Self-contained on purpose: the CA, the fake and the runner are defined here. Most runs call
+fetch_token.main() in this process, as the file runs it (measured by coverage, and fast); the
+token as a reader prints it, the timeout, and the copy run alone run as a subprocess with a
+timeout, so no test can hang. The masking promise is checked in-process with Hypothesis.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import contextlib
+import io
 import json
 import os
 import re
@@ -27,6 +29,8 @@ import pytest
 import trustme
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+
+import fetch_token as port
 
 from fake_wechat import APPID, SECRET, FakeWeChat
 
@@ -82,22 +86,47 @@ def write_config(folder: Path, **settings: str | None) -> None:
     (folder / "config.ini").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+# What the port reads from the environment (its account; libcurl's proxy settings): the runs
+# below have none of these but the test's.
+READ_FROM_ENVIRONMENT = ("WECHAT_APPID", "WECHAT_APPSECRET", "https_proxy", "HTTPS_PROXY")
+READ_FROM_ENVIRONMENT += ("all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY")
+
+
 def run(
-    folder: Path, *args: str, python: str = sys.executable, script: Path = PORT, **env: str
+    folder: Path,
+    *args: str,
+    process: bool = False,
+    python: str = sys.executable,
+    script: Path = PORT,
+    **env: str,
 ) -> subprocess.CompletedProcess[str]:
-    """`python fetch_token.py ARGS` in that folder, with no account or proxy but `env`'s.
+    """`python fetch_token.py ARGS` in that folder, with no account or proxy but `env`'s:
+    fetch_token.main() in this process, or with process=True the file run by `python`.
 
     Whatever it printed, no form of the secret may be in it."""
-    done = subprocess.run(
-        [python, str(script), *args],
-        cwd=folder,
-        env={"PATH": os.environ.get("PATH", ""), **env},
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=RUN_TIMEOUT,
-    )
+    if process:
+        done = subprocess.run(
+            [python, str(script), *args],
+            cwd=folder,
+            env={"PATH": os.environ.get("PATH", ""), **env},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            timeout=RUN_TIMEOUT,
+        )
+    else:
+        out, err = io.StringIO(), io.StringIO()
+        with pytest.MonkeyPatch.context() as patch:
+            patch.chdir(folder)
+            patch.setattr(sys, "argv", [str(script), *args])
+            for name in READ_FROM_ENVIRONMENT:
+                patch.delenv(name, raising=False)
+            for name, value in env.items():
+                patch.setenv(name, value)
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = port.main()
+        done = subprocess.CompletedProcess(sys.argv, code, out.getvalue(), err.getvalue())
     assert_no_secret(done.stdout, done.stderr)
     return done
 
@@ -112,7 +141,7 @@ def assert_no_secret(*outputs: str) -> None:
 
 
 def test_prints_the_token_alone(folder: Path, fake: FakeWeChat) -> None:
-    done = run(folder)
+    done = run(folder, process=True)  # as its readers run it
     assert (done.returncode, done.stdout, done.stderr) == (0, "fake_token_1\n", "")
     # One GET, the values URL-encoded: the secret's '+', '/', '&', '%', '=' arrive as themselves.
     [request] = fake.requests
@@ -290,7 +319,7 @@ def test_a_server_that_never_answers_is_cut_by_the_timeout(folder: Path, fake: F
     write_config(folder, api_base=fake.base_url, ca_bundle="fake-ca.pem", timeout="0.5")
     fake.behaviour = "hang"
     started = time.monotonic()
-    done = run(folder)
+    done = run(folder, process=True)
     assert time.monotonic() - started < 5
     assert (done.returncode, done.stdout) == (3, "")
     error, hint = done.stderr.splitlines()
@@ -455,23 +484,16 @@ def test_copied_alone_into_a_venv_with_only_pycurl_and_certifi(
         [python, "-c", "import trustme"], capture_output=True, text=True, timeout=RUN_TIMEOUT
     )
     assert "No module named 'trustme'" in isolated.stderr  # only what was put there
-    done = run(alone, python=python, script=alone / "fetch_token.py")
+    done = run(alone, process=True, python=python, script=alone / "fetch_token.py")
     assert (done.returncode, done.stdout, done.stderr) == (0, "fake_token_1\n", "")
 
 
 # -- the masking promise, for any errmsg ----------------------------------------------------------
 
 
-def load_port() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("fetch_token_port", PORT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def test_the_port_tested_in_process_is_the_file_readers_copy() -> None:
+    assert Path(port.__file__ or "").resolve() == PORT
 
-
-port = load_port()
 
 # A secret as the port accepts one (printable ASCII, no space or quotes), without '*': a secret
 # with '*' could be rebuilt from the '***' that replaces it.
@@ -506,7 +528,7 @@ def errmsgs(draw: st.DrawFn) -> tuple[str, str]:
     return secret, "".join(parts)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)  # examples: the profile's (conftest.py: "ci" 60, "hunt" 3000)
 @given(errmsgs())
 def test_no_form_of_the_secret_survives_masking(case: tuple[str, str]) -> None:
     secret, errmsg = case
@@ -516,7 +538,7 @@ def test_no_form_of_the_secret_survives_masking(case: tuple[str, str]) -> None:
     assert shown.isprintable()  # control characters are escaped
 
 
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)  # examples: the profile's (conftest.py: "ci" 60, "hunt" 3000)
 @given(
     st.text(st.sampled_from(SECRET_CHARS), min_size=4, max_size=40),  # rarely in the text
     st.text(st.sampled_from([*SECRET_CHARS, " ", *"微信白名单→"]), max_size=30),
