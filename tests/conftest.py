@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import quote, quote_plus
@@ -75,14 +75,6 @@ class VirtualClock:
     def sleep(self, seconds: float) -> None:
         self.waits.append(seconds)
         self._skipped += seconds
-
-
-def unmeasured(environ: Mapping[str, str]) -> dict[str, str]:
-    """`environ` without coverage's variables: a child started with it is not measured.
-
-    Measuring costs a child about 0.2 s at start; tests that start many of the same run,
-    whose lines the in-process tests measure already, start them this way."""
-    return {name: value for name, value in environ.items() if not name.startswith("COVERAGE_")}
 
 
 def find_secret(texts: list[str]) -> list[str]:
@@ -204,20 +196,19 @@ class CLI:
         OUTPUTS.extend((out, err))
         return Result(code, out, err)
 
-    def popen(self, *args: str, base: bool = True, measured: bool = True) -> subprocess.Popen[str]:
+    def popen(self, *args: str, base: bool = True) -> subprocess.Popen[str]:
         """`python -m wechat_token ARGS`; the caller bounds its wait and reaps it."""
         return subprocess.Popen(
             [*COMMAND, *self.argv(args, base)],
-            env=None if measured else unmeasured(os.environ),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
 
-    def run(self, *args: str, base: bool = True, measured: bool = True) -> Result:
+    def run(self, *args: str, base: bool = True) -> Result:
         """`python -m wechat_token ARGS` to its end (killed after 30 s: a hang fails)."""
-        with self.popen(*args, base=base, measured=measured) as proc:
+        with self.popen(*args, base=base) as proc:
             try:
                 out, err = proc.communicate(timeout=30)
             finally:
@@ -233,13 +224,10 @@ class Children:
     def __init__(self) -> None:
         self.started: list[subprocess.Popen[str]] = []
 
-    def start(
-        self, argv: list[str], *, measured: bool = False, stdin: int = subprocess.DEVNULL
-    ) -> subprocess.Popen[str]:
+    def start(self, argv: list[str]) -> subprocess.Popen[str]:
         proc = subprocess.Popen(
             argv,
-            env=None if measured else unmeasured(os.environ),
-            stdin=stdin,
+            stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -27,7 +27,6 @@ import binascii
 import contextlib
 import http.client
 import json
-import os
 import queue
 import select
 import signal
@@ -320,14 +319,8 @@ class Proxy:
 @contextlib.contextmanager
 def running_proxy(*options: str, start_timeout: float = 10.0) -> Iterator[Proxy]:
     """Run `python loopback_proxy.py *options` until the block ends; yield it once it listens."""
-    # Without coverage's variables: this is no code under test, and measuring costs each
-    # start a fifth of a second.
-    environ = {
-        name: value for name, value in os.environ.items() if not name.startswith("COVERAGE_")
-    }
     process = subprocess.Popen(
         [sys.executable, __file__, *options],
-        env=environ,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

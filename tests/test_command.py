@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -395,12 +396,109 @@ def test_version(cli: CLI) -> None:
     assert cli.main("--version") == Result(0, f"wechat-token {wechat_token.__version__}\n", "")
 
 
-# --- The streams, as a real process has them ------------------------------------------------
-
 CLOSED_STDOUT = (
     "error: stdout was closed before the output was written\n"
     "hint: the program reading this command's output stopped before the token arrived\n"
 )
+FULL = (
+    "error: cannot write to stdout: No space left on device\n"
+    f"hint: {wechat_token.cli.OutputError.hint}\n"
+)
+
+# --- stdout and stderr in trouble, in this process (as a real process has them: below) ------
+
+INTERNAL_HINT = "this is a bug in wechat-token: please report it, with the command you ran"
+
+
+@pytest.fixture
+def broken_pipe() -> Iterator[object]:
+    """A stdout whose reader has gone: writing to it raises BrokenPipeError."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    with open(write_end, "w", encoding="utf-8") as stream:
+        yield stream
+
+
+@pytest.fixture
+def full_disk() -> Iterator[object]:
+    """A stdout on a full disk: every write fails with ENOSPC."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("needs /dev/full")
+    with open("/dev/full", "w", encoding="utf-8") as stream:
+        yield stream
+
+
+@pytest.mark.parametrize(
+    ("stream", "args", "code", "err"),
+    [
+        ("broken_pipe", (), 141, CLOSED_STDOUT),
+        ("full_disk", (), 74, FULL),
+        ("full_disk", ("--help",), 74, FULL),
+        (
+            "broken_pipe",
+            ("--json", "--retries", "0", "--appid", "wx00000000000000ff"),
+            141,
+            f"error: errcode 40013: invalid appid\nhint: {wechat_token.errors.HINTS[40013]}\n"
+            + CLOSED_STDOUT,
+        ),
+    ],
+    ids=["token-broken-pipe", "token-full-disk", "help-full-disk", "json-error-broken-pipe"],
+)
+def test_a_stdout_that_cannot_take_the_output_is_an_exit_code_of_its_own(
+    cli: CLI,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    stream: str,
+    args: tuple[str, ...],
+    code: int,
+    err: str,
+) -> None:
+    monkeypatch.setattr(sys, "stdout", request.getfixturevalue(stream))
+    assert cli.main(*args) == Result(code, "", err)
+
+
+def test_no_stdout_at_all_is_exit_74_and_nothing_is_fetched(
+    cli: CLI, fake: FakeWeChat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Python's sys.stdout is None when it started with its stdout closed."""
+    monkeypatch.setattr(sys, "stdout", None)
+    assert cli.main() == Result(
+        74,
+        "",
+        "error: stdout is closed: there is nowhere to print the token\n"
+        f"hint: {wechat_token.cli.OutputError.hint}\n",
+    )
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize("stream", ["none", "full_disk"])
+def test_messages_are_lost_not_moved_when_stderr_cannot_take_them(
+    cli: CLI, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, stream: str
+) -> None:
+    """stdout carries the token alone, whatever becomes of stderr."""
+    monkeypatch.setattr(
+        sys, "stderr", None if stream == "none" else request.getfixturevalue(stream)
+    )
+    with open("config.ini", "w", encoding="utf-8") as config:
+        config.write("[wechat]\ncolour = blue\n")  # a warning: unknown key
+    assert cli.main("-v") == Result(0, "fake_token_1\n", "")
+
+
+def test_a_bug_is_one_line_and_exit_70_never_a_traceback(
+    cli: CLI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("something unforeseen")
+
+    monkeypatch.setattr(wechat_token.cli, "cached_access_token", broken)
+    assert cli.main() == Result(
+        70,
+        "",
+        f"error: internal error: RuntimeError: something unforeseen\nhint: {INTERNAL_HINT}\n",
+    )
+
+
+# --- The streams, as a real process has them ------------------------------------------------
 
 
 @pytest.mark.parametrize(

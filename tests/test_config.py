@@ -17,7 +17,7 @@ from wechat_token.config import CONFIG_KEYS, load_settings
 from wechat_token.endpoints import TOKEN
 from wechat_token.lock import CACHE_WAYS_OUT
 
-from conftest import CLI, COMMAND, OUTPUTS, ROOT, Result, VirtualClock, unmeasured
+from conftest import CLI, COMMAND, OUTPUTS, ROOT, Result, VirtualClock
 from fake_wechat import APPID, SECRET, FakeWeChat
 
 GOOD = f"[wechat]\nappid = {APPID}\nappsecret = {SECRET}\n"
@@ -502,7 +502,6 @@ def test_a_path_that_is_not_a_small_regular_file_is_refused_at_once(
         start = time.monotonic()
         done = subprocess.run(
             [*COMMAND, *cli.argv(args, True)],
-            env=unmeasured(os.environ),
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,

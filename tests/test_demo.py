@@ -2,8 +2,6 @@
 
 The demo and the served fake run as the user runs them, in a subprocess, from a folder
 outside the project, so every path they print is absolute and can be asserted exactly.
-None of these processes is measured by coverage (each would start a fifth of a second
-later): the tool's lines are measured by the tests of the tool.
 """
 
 from __future__ import annotations
@@ -29,19 +27,12 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 
 import fake_wechat
-from conftest import COMMAND, OUTPUTS, ROOT, unmeasured
+from conftest import COMMAND, OUTPUTS, ROOT
 from fake_wechat import APPID, SECRET
 
 FAKE = str(ROOT / "tests" / "fake_wechat.py")
 SERVE_FAKE = shlex.join([sys.executable, FAKE])  # the command the demo says to run next
-CLEAN_ENV = unmeasured(fake_wechat.clean_environ())
-
-
-@pytest.fixture
-def unmeasured_children(monkeypatch: pytest.MonkeyPatch) -> None:
-    """For a demo run in this process: the commands it starts are not measured."""
-    monkeypatch.delenv("COVERAGE_PROCESS_CONFIG", raising=False)
-    monkeypatch.delenv("COVERAGE_PROCESS_START", raising=False)
+CLEAN_ENV = fake_wechat.clean_environ()
 
 
 def _fake_program(*args: str, cwd: Path) -> subprocess.Popen[str]:
@@ -203,7 +194,6 @@ ALWAYS_SUCCEEDS = "print('fake_token_1')\n"
     ],
     ids=["no-cache", "no-errors"],
 )
-@pytest.mark.usefixtures("unmeasured_children")
 def test_demo_says_when_a_step_goes_wrong(
     stand_in: str,
     notes: str,

@@ -5,7 +5,7 @@ Offline throughout: the wheel is built by the setuptools of this environment
 (requirements-dev.txt), through the PEP 517 hook that pip calls, and installed by pip with
 --no-index into a fresh venv, which borrows pycurl and certifi from this environment
 through a .pth file. The module takes a few seconds: one build and one venv, shared by its
-tests. POSIX only (bin/, not Scripts\\). Its processes are not measured by coverage.
+tests. POSIX only (bin/, not Scripts\\).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import pytest
 
 import wechat_token
 
-from conftest import CLI, OUTPUTS, ROOT, Result, unmeasured
+from conftest import CLI, OUTPUTS, ROOT, Result
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX venv layout (bin/)")
 
@@ -59,7 +59,6 @@ def _check(argv: list[str], cwd: Path | None = None) -> str:
     done = subprocess.run(
         argv,
         cwd=cwd,
-        env=unmeasured(os.environ),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,

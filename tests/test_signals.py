@@ -32,7 +32,7 @@ import wechat_token.cache
 import wechat_token.cli
 from wechat_token.files import replace_file
 
-from conftest import CLI, COMMAND, OUTPUTS, Result, unmeasured
+from conftest import CLI, COMMAND, OUTPUTS, Result
 from fake_wechat import APPID, FakeWeChat
 
 if os.name == "posix":
@@ -54,13 +54,9 @@ WATCHED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP) if os.name == "posix" e
 
 
 def _spawn(cli: CLI, *args: str, base: bool = True) -> subprocess.Popen[str]:
-    """`python -m wechat_token ARGS` in its own process group, as a terminal would run it.
-
-    Not measured by coverage: that costs each process a fifth of a second at start, and a
-    process killed by a signal saves no measurement anyway."""
+    """`python -m wechat_token ARGS` in its own process group, as a terminal would run it."""
     return subprocess.Popen(
         [*COMMAND, *cli.argv(args, base)],
-        env=unmeasured(os.environ),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
