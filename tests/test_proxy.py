@@ -279,9 +279,9 @@ def test_verbose_says_no_proxy_may_exempt_a_host_from_the_environments_proxy(
 def test_a_proxy_that_never_answers_is_named(cli: CLI, fake: FakeWeChat, stalled_port: int) -> None:
     """The message said "no answer from 127.0.0.1" and the hint spoke of WeChat."""
     url = f"http://127.0.0.1:{stalled_port}"
-    result = cli.main("--no-cache", "--retries", "0", "--timeout", "1", "--proxy", url)
+    result = cli.main("--no-cache", "--retries", "0", "--timeout", "0.5", "--proxy", url)
     assert (result.code, result.out) == (3, "")
-    assert result.err.startswith(f"error: no answer from the proxy {url} within 1 s: ")
+    assert result.err.startswith(f"error: no answer from the proxy {url} within 0.5 s: ")
     assert result.err.endswith(
         "hint: check the proxy's address and port, and that it speaks HTTP (or the scheme in "
         "its URL); --no-proxy ignores https_proxy\n"
