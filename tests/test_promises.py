@@ -163,6 +163,12 @@ def test_the_secret_is_masked_in_any_letter_case_not_only_ascii() -> None:
     assert redact("İİ" + secret[:9].upper(), secret) == "İİ***"
 
 
+def test_a_character_beyond_the_bmp_is_found_in_its_json_escape() -> None:
+    """JSON with ensure_ascii writes 😀 as the surrogate pair \\ud83d\\ude00."""
+    secret = "😀" * 4 + "0123456789abcdef"
+    assert redact("x " + json.dumps(secret[:8])[1:-1] + " y", secret) == "x *** y"
+
+
 def test_clean_masks_a_secret_spelled_with_escapes() -> None:
     """Sanitising first, then redacting: the result never holds the secret."""
     assert clean("k=ab\x1bcdef", "ab\\x1bcdef") == "k=***"
