@@ -27,7 +27,10 @@ import wechat_token
 
 from conftest import CLI, OUTPUTS, ROOT, Result
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX venv layout (bin/)")
+pytestmark = [
+    pytest.mark.skipif(sys.platform == "win32", reason="POSIX venv layout (bin/)"),
+    pytest.mark.xdist_group("install"),  # one worker builds the wheel, once
+]
 
 TIMEOUT = 60  # seconds for one build, install or run; the whole module takes a few
 DIST_INFO = f"wechat_token-{wechat_token.__version__}.dist-info"
