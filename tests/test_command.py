@@ -522,8 +522,7 @@ def test_closed_stdout_exits_141_without_a_traceback(
             assert proc.stdout is not None
             assert proc.stderr is not None
             proc.stdout.close()  # like `wechat-token | head -c0`
-            stderr = proc.stderr.read()
-            proc.wait(timeout=30)
+            _, stderr = proc.communicate(timeout=30)
         finally:
             proc.kill()
     OUTPUTS.append(stderr)

@@ -121,7 +121,10 @@ def _served_header(url: str, folder: str, behaviour: str = "ok") -> list[str]:
 
 def test_demo_shows_each_step_with_its_command(tmp_path: Path) -> None:
     with _fake_program("--demo", cwd=tmp_path) as proc:
-        out, err = proc.communicate(timeout=120)
+        try:
+            out, err = proc.communicate(timeout=60)
+        finally:
+            proc.kill()  # a no-op once it ended; else `with` would wait for it forever
     OUTPUTS.extend((out, err))
     assert (proc.returncode, err) == (0, "")
     folder = _folder(out)
