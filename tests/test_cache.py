@@ -81,7 +81,7 @@ def test_verbose_says_where_the_token_came_from(
 def test_verbose_and_json_give_the_same_time_left(
     cli: CLI, fake: FakeWeChat, cache_file: Path
 ) -> None:
-    """-v said "valid for 7200 s more" (rounded) while --json said 7199 (cut)."""
+    """Both say whole seconds, cut down: "valid for 7000 s more" and "expires_in": 7000."""
     cli.main()
     entry = json.loads(cache_file.read_text())
     entry["expires_at"] = time.time() + 7000.9  # a fraction that rounds up, and is cut down

@@ -303,7 +303,7 @@ BAD_CONFIGS = [
     (None, {}, ("stray",), "unrecognized arguments: (values)", HELP),
     (None, {}, ("--appsecret", SECRET), "the AppSecret has no option", NO_OPTION),
     (None, {}, (f"--secret={SECRET}",), "the AppSecret has no option", NO_OPTION),
-    # --js was taken for --json by argparse, while JSON mode looked for '--json'
+    # an abbreviation is not the option: --js is not --json
     (None, {}, ("--js",), "unrecognized arguments: --js", HELP),
     (
         "[wechat]\nstable = maybe\n",

@@ -1,6 +1,6 @@
 """The loopback proxy itself, driven by real pycurl with TLS verification on.
 
-The proxy tests of fetch_token.py rely on what these show: a CONNECT through it reaches
+The command's proxy tests (test_proxy.py) rely on what these show: a CONNECT through it reaches
 the fake, its log says so, and --auth, --deny and --to fail the ways a real proxy does.
 """
 

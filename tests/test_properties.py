@@ -1,6 +1,6 @@
 """Property-based tests: the promises of the contract hold for any input, not just chosen ones.
 
-Hypothesis generates what the world may throw at fetch_token.py -- any answer from the
+Hypothesis generates what the world may throw at wechat-token -- any answer from the
 server, any cache file, config file, command line or environment -- and every run is
 checked against the same promises (`check_promises`): the exit codes, what each stream
 may hold, that no piece of the AppSecret is shown in any spelling, and that nothing
@@ -287,7 +287,7 @@ def child_env(changes: Mapping[bytes, bytes | None]) -> dict[bytes, bytes]:
 
 
 def run_child(args: list[str], env: dict[bytes, bytes], stdout: Any = subprocess.PIPE) -> Result:
-    """`python fetch_token.py ARGS`, as a user runs it, stopped after CHILD_LIMIT seconds.
+    """`python -m wechat_token ARGS`, as a user runs it, stopped after CHILD_LIMIT seconds.
 
     A run still going then has broken the promise that it ends in time: that is a
     failure. Output is decoded so that bytes that are not UTF-8 show as surrogates,
@@ -572,7 +572,7 @@ def test_any_server_answer_keeps_every_promise(
 def test_any_server_answer_keeps_every_promise_as_a_user_runs_it(
     cli: CLI, fake: FakeWeChat, answer: Answer
 ) -> None:
-    """The same as above, for `python fetch_token.py` itself: what reaches the real
+    """The same as above, for `python -m wechat_token` itself: what reaches the real
     stdout and stderr (encoding, buffering, exit status) keeps the same promises."""
     fake.reset()
     fake.behaviour = (answer.status, answer.body)

@@ -215,13 +215,13 @@ def test_token_cache_takes_the_same_proxy_setting(
         wechat_token.TokenCache(APPID, SECRET, proxy="http://me:pa55@word@host:1")
 
 
-# --- What an outside review found: each of these once showed the password or misled ------
+# --- Every shape of proxy URL: the password masked, the proxy named -----------------------
 
 
 def test_a_proxy_url_without_a_scheme_has_its_password_masked_too(
     cli: CLI, fake: FakeWeChat
 ) -> None:
-    """curl takes bob:pw@host:port as http://; -v and the error printed the password."""
+    """curl takes bob:pw@host:port as http://: -v and the error mask its password too."""
     url = f"bob:Pr0xyPassw0rdXYZ@127.0.0.1:{unused_port()}"
     result = cli.main(*FAST, "-v", "--proxy", url)
     assert (result.code, result.out) == (3, "")
@@ -233,7 +233,7 @@ def test_a_proxy_url_without_a_scheme_has_its_password_masked_too(
 
 @pytest.mark.parametrize("port", ["0", "99999"])
 def test_a_proxy_port_out_of_range_is_a_usage_error(cli: CLI, fake: FakeWeChat, port: str) -> None:
-    """libcurl quoted the whole URL, password and all, and it was exit 3, not 2."""
+    """Refused before libcurl sees it (libcurl would quote the URL, password and all)."""
     result = cli.main(*FAST, "--proxy", f"http://u:SekritProxyPw@127.0.0.1:{port}")
     assert (result.code, result.err.splitlines()[0]) == (
         2,
@@ -243,7 +243,7 @@ def test_a_proxy_port_out_of_range_is_a_usage_error(cli: CLI, fake: FakeWeChat, 
 
 
 def test_a_non_ascii_proxy_is_a_config_error_from_python_too(ca_file: str) -> None:
-    """get_access_token() raised a bare UnicodeEncodeError (pycurl takes ASCII only)."""
+    """pycurl takes ASCII only: get_access_token() refuses the rest as the command does."""
     with pytest.raises(wechat_token.ConfigError, match=r"^proxy: not a proxy URL; refusing$"):
         wechat_token.get_access_token(
             APPID, SECRET, cacert=ca_file, proxy="http://u:pässwörd12345@127.0.0.1:1"
@@ -253,8 +253,8 @@ def test_a_non_ascii_proxy_is_a_config_error_from_python_too(ca_file: str) -> No
 def test_no_proxy_does_not_bypass_a_proxy_named_on_purpose(
     cli: CLI, fake: FakeWeChat, env: pytest.MonkeyPatch
 ) -> None:
-    """-v named the proxy while no_proxy sent the request past it: a whitelisted proxy's
-    fixed IP was not used, and WeChat said 40164."""
+    """no_proxy exempts hosts from the environment's proxy only: a proxy named on purpose
+    (whose fixed IP may be the one on WeChat's whitelist) carries every request."""
     env.setenv("no_proxy", "*")
     with running_proxy() as proxy:
         result = cli.main(*FAST, "--proxy", proxy.url)
@@ -277,7 +277,7 @@ def test_verbose_says_no_proxy_may_exempt_a_host_from_the_environments_proxy(
 
 
 def test_a_proxy_that_never_answers_is_named(cli: CLI, fake: FakeWeChat, stalled_port: int) -> None:
-    """The message said "no answer from 127.0.0.1" and the hint spoke of WeChat."""
+    """The message and the hint name the proxy, not WeChat."""
     url = f"http://127.0.0.1:{stalled_port}"
     result = cli.main("--no-cache", "--retries", "0", "--timeout", "0.5", "--proxy", url)
     assert (result.code, result.out) == (3, "")

@@ -394,7 +394,7 @@ def test_a_signal_leaves_the_cache_whole_and_the_lock_free(
 
 
 def test_a_shell_loop_stops_at_the_first_ctrl_c(cli: CLI, fake: FakeWeChat) -> None:
-    """Ctrl-C to the foreground process group stops `while true; do fetch_token.py; done`.
+    """Ctrl-C to the foreground process group stops `while true; do wechat-token; done`.
 
     bash goes on with the loop when its child exits normally, even with 130; it stops only
     when the child died of SIGINT.
