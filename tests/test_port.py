@@ -513,6 +513,11 @@ TEXT_CHARS = [
 surroundings = st.text(st.sampled_from(TEXT_CHARS), max_size=30)
 
 
+# 200 examples in the "ci" profile, the "hunt" profile's 3000 under it (conftest.py): a pure
+# function, so many examples cost little.
+EXAMPLES = settings(max_examples=max(200, settings().max_examples), deadline=None)
+
+
 @st.composite
 def errmsgs(draw: st.DrawFn) -> tuple[str, str]:
     """(secret, an errmsg embedding its forms in random letter case amid other text)."""
@@ -528,7 +533,7 @@ def errmsgs(draw: st.DrawFn) -> tuple[str, str]:
     return secret, "".join(parts)
 
 
-@settings(deadline=None)  # examples: the profile's (conftest.py: "ci" 60, "hunt" 3000)
+@EXAMPLES
 @given(errmsgs())
 def test_no_form_of_the_secret_survives_masking(case: tuple[str, str]) -> None:
     secret, errmsg = case
@@ -538,7 +543,7 @@ def test_no_form_of_the_secret_survives_masking(case: tuple[str, str]) -> None:
     assert shown.isprintable()  # control characters are escaped
 
 
-@settings(deadline=None)  # examples: the profile's (conftest.py: "ci" 60, "hunt" 3000)
+@EXAMPLES
 @given(
     st.text(st.sampled_from(SECRET_CHARS), min_size=4, max_size=40),  # rarely in the text
     st.text(st.sampled_from([*SECRET_CHARS, " ", *"微信白名单→"]), max_size=30),
