@@ -646,3 +646,55 @@ def test_many_processes_replacing_one_token_make_one_request(
     results = [children.finish(proc) for proc in procs]
     assert results == [Result(0, "fake_token_2\n", "")] * AT_ONCE
     assert len(fake.requests) == 2
+
+
+def test_replace_refuses_stdin_that_is_not_utf8(
+    cli: CLI, fake: FakeWeChat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Undecodable stdin was an internal error (exit 70)."""
+    stdin = io.TextIOWrapper(io.BytesIO(b"\xff\xfetoken\n"), encoding="utf-8")
+    monkeypatch.setattr(sys, "stdin", stdin)
+    assert cli.main("--replace", "-") == Result(
+        2,
+        "",
+        "error: --replace -: stdin is not UTF-8 text\n"
+        'hint: pipe in the token that the API call refused: echo "$TOKEN" | wechat-token '
+        "--replace -\n",
+    )
+    assert fake.requests == []
+
+
+def test_replace_waits_for_stdin_within_the_runs_bound(cli: CLI, fake: FakeWeChat) -> None:
+    """Waiting for stdin had no time bound: a writer that never writes held the run forever."""
+    argv = [*COMMAND, *cli.argv(("--replace", "-", "--timeout", "0.2", "--retries", "0"), True)]
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        proc.wait(timeout=10)  # stdin stays open, and nothing is written to it
+    finally:
+        proc.kill()
+        out, err = proc.communicate()
+    OUTPUTS.extend((out, err))
+    assert (proc.returncode, out, err) == (
+        2,
+        "",
+        "error: --replace -: no token arrived on stdin within the run's time bound (0.7 s)\n"
+        'hint: pipe in the token that the API call refused: echo "$TOKEN" | wechat-token '
+        "--replace -\n",
+    )
+    assert fake.requests == []
+
+
+def test_replace_with_empty_stdin_says_so(
+    cli: CLI, fake: FakeWeChat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    assert cli.main("--replace", "-") == Result(
+        2,
+        "",
+        "error: --replace -: stdin is empty\n"
+        'hint: pipe in the token that the API call refused: echo "$TOKEN" | wechat-token '
+        "--replace -\n",
+    )
+    assert fake.requests == []

@@ -20,7 +20,7 @@ from wechat_token.config import DEFAULT_CONFIG, load_settings
 from wechat_token.endpoints import API_BASES, USABLE, AccessToken
 from wechat_token.errors import ConfigError, WeChatAPIError, WeChatTokenError
 from wechat_token.redact import clean, redact
-from wechat_token.retry import DEFAULT_RETRIES, MAX_RETRIES
+from wechat_token.retry import DEFAULT_RETRIES, MAX_RETRIES, time_bound
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, which mypy reads as True: typing costs 9 ms a run
 
@@ -105,6 +105,9 @@ def _run(
     out.secret = settings.secret
     for warning in settings.warnings:
         out.warn(warning)
+    bound = time_bound(settings.retries, settings.timeout)
+    if args.replace == "-":  # out of sight of `ps`
+        args.replace = _stdin_line(bound, started + bound - clock(), clock)
     refused = _refused_token(args.replace)
     return cached_access_token(
         settings, out.note, out.warn, started, refused, clock=clock, sleep=sleep
@@ -112,15 +115,59 @@ def _run(
 
 
 def _refused_token(value: str | None) -> str | None:
-    """--replace TOKEN, or --replace - to read it from stdin (out of sight of `ps`)."""
-    if value == "-":
-        value = sys.stdin.readline(8 * 1024).strip() if sys.stdin else ""
+    """--replace TOKEN, checked."""
     if value is not None and not USABLE.fullmatch(value):
         raise ConfigError(
             "--replace: that is not an access_token (printable ASCII, no spaces)",
             hint="give the token that the API call refused, or - to read it from stdin",
         )
     return value
+
+
+_FROM_STDIN = (
+    'pipe in the token that the API call refused: echo "$TOKEN" | wechat-token --replace -'
+)
+
+
+def _stdin_line(bound: float, seconds: float, clock: Callable[[], float]) -> str:
+    """The first line on stdin, read within `seconds` (what is left of the run's `bound`)."""
+    stream = sys.stdin
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # closed (None), or not a file
+        fd = -1
+    try:
+        if fd >= 0:
+            line = _read_line(fd, clock() + seconds, clock).decode("utf-8")
+        else:  # a program's own stdin object, which never waits
+            line = stream.readline(8 * 1024) if stream is not None else ""
+    except UnicodeDecodeError:
+        raise ConfigError("--replace -: stdin is not UTF-8 text", hint=_FROM_STDIN) from None
+    except TimeoutError:
+        raise ConfigError(
+            f"--replace -: no token arrived on stdin within the run's time bound ({bound:g} s)",
+            hint=_FROM_STDIN,
+        ) from None
+    if not line.strip():
+        raise ConfigError("--replace -: stdin is empty", hint=_FROM_STDIN)
+    return line.strip()
+
+
+def _read_line(fd: int, deadline: float, clock: Callable[[], float]) -> bytes:
+    """Bytes from `fd` up to the first newline, end of file or 8 KiB; TimeoutError at
+    `deadline` (on `clock`). Read from the descriptor: a text stream's readline has no bound."""
+    import select
+
+    data = b""
+    while b"\n" not in data and len(data) < 8 * 1024:
+        left = deadline - clock()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise TimeoutError
+        chunk = os.read(fd, 8 * 1024 - len(data))
+        if not chunk:  # end of file
+            break
+        data += chunk
+    return data.partition(b"\n")[0]
 
 
 def _ended_by_sigint() -> bool:
