@@ -163,14 +163,44 @@ def test_get_defaults_are_the_commands(monkeypatch: pytest.MonkeyPatch, tmp_path
         ({"api_bases": ["http://x"]}, "api_bases: 'http://x' is not an https:// URL; refusing"),
         ({"timeout": 0}, "timeout must be more than 0 and at most 3600 s, retries 0 to 5"),
         ({"retries": 9}, "timeout must be more than 0 and at most 3600 s, retries 0 to 5"),
+        # Issue 18: the wrong type of value was a TypeError or IndexError, then or at get()
+        ({"api_bases": "https://x"}, "api_bases must be a list of https:// URLs, not str"),
+        ({"api_bases": []}, "api_bases must be a list of https:// URLs, and not empty"),
+        ({"api_bases": [7]}, "api_bases must be a list of https:// URLs, not a list with int"),
+        ({"retries": 1.5}, "retries must be an int, not float"),
+        ({"retries": True}, "retries must be an int, not bool"),
+        ({"timeout": "10"}, "timeout must be a number of seconds, not str"),
+        ({"proxy": 3128}, "proxy must be a str or None, not int"),
+        ({"cacert": b"/ca.pem"}, "cacert must be a str, a path or None, not bytes"),
+        ({"cache_file": 7}, "cache_file must be a str, a path or None, not int"),
+        ({"stable": "yes"}, "stable must be True or False, not str"),
     ],
 )
 def test_bad_options_are_a_config_error(
     fake: FakeWeChat, ca_file: str, cache: Path, options: dict[str, object], message: str
 ) -> None:
+    arguments = {"cache_file": str(cache), "cacert": ca_file, **options}
     with pytest.raises(wechat_token.ConfigError) as caught:
-        TokenCache(APPID, SECRET, cache_file=str(cache), cacert=ca_file, **options)  # type: ignore[arg-type]
+        TokenCache(APPID, SECRET, **arguments)  # type: ignore[arg-type]
     assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("which", ["appid", "secret"])
+def test_credentials_that_are_not_text_are_a_config_error(which: str) -> None:
+    values: dict[str, object] = {"appid": APPID, "secret": SECRET, which: 12345}
+    with pytest.raises(wechat_token.ConfigError) as caught:
+        TokenCache(values["appid"], values["secret"])  # type: ignore[arg-type]
+    assert str(caught.value) == f"{which} must be a str, not int"
+
+
+def test_paths_may_be_pathlib_paths(fake: FakeWeChat, ca_file: str, cache: Path) -> None:
+    """cache_file=Path(...) was a TypeError at get(), while cacert=Path(...) worked."""
+    path_to_ca = Path(ca_file)
+    tokens = TokenCache(
+        APPID, SECRET, cache_file=cache, cacert=path_to_ca, api_bases=[fake.base_url]
+    )
+    assert tokens.get().access_token == "fake_token_1"
+    assert json.loads(cache.read_text())["value"] == "fake_token_1"
 
 
 def test_errors_have_the_secret_masked(fake: FakeWeChat, ca_file: str, cache: Path) -> None:

@@ -165,10 +165,10 @@ BAD_CONFIGS = [
         "[wechat]\nappid = a\nappid = b\n",
         {},
         (),
-        "config.ini: line 3: key 'appid' given twice",
+        "config.ini: line 3: a key is given twice",
         LAYOUT,
     ),
-    ("[wechat]\n[wechat]\n", {}, (), "config.ini: line 2: section [wechat] given twice", LAYOUT),
+    ("[wechat]\n[wechat]\n", {}, (), "config.ini: line 2: a section is given twice", LAYOUT),
     ("[wechat]\nno equals sign here\n", {}, (), "config.ini: line 2 is not 'key = value'", LAYOUT),
     (b"[wechat]\nappid = \xff\n", {}, (), "config.ini: not UTF-8 text", "save it as UTF-8"),
     ("[wechat]\nappid =\n", {"WECHAT_APPID": None}, (), "config.ini: appid: empty value", NO_VALUE),
@@ -617,3 +617,50 @@ def test_default_api_bases_are_wechat_then_its_backup_domain(no_env: object) -> 
     settings = load_settings(_parse_args([]), {})
     assert settings.api_bases == ("https://api.weixin.qq.com", "https://api2.weixin.qq.com")
     assert (settings.retries, settings.endpoint, settings.force_refresh) == (2, TOKEN, False)
+
+
+# --- Issue 18: values checked where they enter -------------------------------------------
+
+
+def test_without_a_home_folder_the_cache_is_refused_not_put_in_a_folder_named_tilde(
+    cli: CLI, env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """No HOME and no passwd entry: expanduser("~") stays "~", and the cache went to
+    ./~/.cache/ in the current folder."""
+    import pwd
+
+    def no_entry(uid: int) -> pwd.struct_passwd:
+        raise KeyError(uid)
+
+    env.delenv("HOME")
+    env.delenv("XDG_CACHE_HOME")
+    env.setattr(pwd, "getpwuid", no_entry)
+    assert cli.main() == Result(
+        2,
+        "",
+        "error: no home folder to keep the cache in (HOME is not set)\n"
+        "hint: set XDG_CACHE_HOME to a folder, or give --cache-file PATH, or run with "
+        "--no-cache\n",
+    )
+    assert not (tmp_path / "~").exists()
+
+
+@pytest.mark.parametrize(
+    ("lines", "error"),
+    [
+        ([f"{SECRET} = 1", f"{SECRET} = 2"], "line 5: a key is given twice"),
+        ([f"[{SECRET}]", f"[{SECRET}]"], "line 5: a section is given twice"),
+    ],
+    ids=["key", "section"],
+)
+def test_a_name_given_twice_is_not_echoed(
+    cli: CLI, no_env: object, lines: list[str], error: str
+) -> None:
+    """A key or section named like the secret (a paste in the wrong place) was echoed."""
+    write_config("\n".join(["[wechat]", f"appid = {APPID}", f"appsecret = {SECRET}", *lines]))
+    assert cli.main() == Result(
+        2,
+        "",
+        f"error: config.ini: {error}\n"
+        "hint: config.ini.example shows the layout: a [wechat] header, then key = value lines\n",
+    )

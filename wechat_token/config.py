@@ -82,14 +82,30 @@ def api_settings(
     secret: str,
     *,
     stable: bool,
-    cache_file: str | None,
+    cache_file: str | os.PathLike[str] | None,
     api_bases: Sequence[str],
-    cacert: str | None,
+    cacert: str | os.PathLike[str] | None,
     proxy: str | None,
     timeout: float,
     retries: int,
 ) -> Settings:
-    """The settings of a TokenCache, checked as the command checks its own."""
+    """The settings of a TokenCache, checked as the command checks its own; any value
+    of the wrong type or out of range is a ConfigError, here, before anything else."""
+    _of_type("appid", appid, (str,), "a str")
+    _of_type("secret", secret, (str,), "a str")
+    _of_type("stable", stable, (bool,), "True or False")
+    _of_type("timeout", timeout, (int, float), "a number of seconds")
+    _of_type("retries", retries, (int,), "an int")
+    _of_type("proxy", proxy, (str, type(None)), "a str or None")
+    cacert = _path_or_none("cacert", cacert)
+    cache_file = _path_or_none("cache_file", cache_file)
+    bases = "api_bases must be a list of https:// URLs"
+    if isinstance(api_bases, (str, bytes)) or not isinstance(api_bases, (list, tuple)):
+        raise ConfigError(f"{bases}, not {type(api_bases).__name__}", hint=_DEFAULTS)
+    if not api_bases:
+        raise ConfigError(f"{bases}, and not empty", hint=_DEFAULTS)
+    if odd := next((base for base in api_bases if not isinstance(base, str)), None):
+        raise ConfigError(f"{bases}, not a list with {type(odd).__name__}", hint=_DEFAULTS)
     _credential((appid, "appid"), "appid", "")
     _credential((secret, "secret"), "appsecret", "")
     if not (0 < timeout <= http.MAX_TIMEOUT and 0 <= retries <= MAX_RETRIES):
@@ -112,6 +128,25 @@ def api_settings(
         cache_file=cache_file or default_cache_file(appid, endpoint, os.environ),
         warnings=[],
     )
+
+
+_DEFAULTS = "leave it out for the default; see docs/python.md for each argument"
+
+
+def _of_type(name: str, value: object, kinds: tuple[type, ...], what: str) -> None:
+    """Refuse a value of another type (and a bool where a number is asked for)."""
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        raise ConfigError(f"{name} must be {what}, not {type(value).__name__}", hint=_DEFAULTS)
+
+
+def _path_or_none(name: str, value: object) -> str | None:
+    """A path given as str or os.PathLike (pathlib.Path), as a str; None stays None."""
+    path = os.fspath(value) if isinstance(value, os.PathLike) else value
+    if path is not None and not isinstance(path, str):
+        raise ConfigError(
+            f"{name} must be a str, a path or None, not {type(value).__name__}", hint=_DEFAULTS
+        )
+    return path
 
 
 def _settings(
@@ -200,6 +235,12 @@ def default_cache_file(appid: str, endpoint: Endpoint, environ: Mapping[str, str
         folder = environ.get("XDG_CACHE_HOME", "")
         if not os.path.isabs(folder):
             folder = os.path.expanduser("~/.cache")
+    if sys.platform != "win32" and not os.path.isabs(folder):  # no HOME, no passwd entry
+        raise ConfigError(
+            "no home folder to keep the cache in (HOME is not set)",
+            hint="set XDG_CACHE_HOME to a folder, or give --cache-file PATH, or run with "
+            "--no-cache",
+        )
     name = re.sub(r"[^A-Za-z0-9_-]", "_", appid)  # safe as a file name, whatever it holds
     return os.path.join(folder, "wechat_token", f"{name}.{endpoint.name}.json")
 
@@ -292,10 +333,10 @@ def _config_syntax(error: configparser.Error) -> str:
         return f"line {error.lineno}: a [{CONFIG_SECTION}] header must come first"
     if isinstance(error, configparser.ParsingError):
         return f"line {error.errors[0][0]} is not 'key = value'"
-    if isinstance(error, configparser.DuplicateOptionError):
-        return f"line {error.lineno}: key '{error.option}' given twice"
+    if isinstance(error, configparser.DuplicateOptionError):  # not named: it may be the secret
+        return f"line {error.lineno}: a key is given twice"
     if isinstance(error, configparser.DuplicateSectionError):
-        return f"line {error.lineno}: section [{error.section}] given twice"
+        return f"line {error.lineno}: a section is given twice"
     return "not a valid config file"
 
 

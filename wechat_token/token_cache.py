@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 
@@ -33,9 +34,9 @@ class TokenCache:
         secret: str,
         *,
         stable: bool = False,
-        cache_file: str | None = None,
+        cache_file: str | os.PathLike[str] | None = None,
         api_bases: Sequence[str] = API_BASES,
-        cacert: str | None = None,
+        cacert: str | os.PathLike[str] | None = None,
         proxy: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         retries: int = DEFAULT_RETRIES,
