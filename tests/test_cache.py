@@ -489,27 +489,51 @@ def test_a_file_system_without_locks_works_unlocked(
     assert cli.main().out == "fake_token_1\n"
 
 
-def test_failed_write_keeps_the_old_entry_and_warns(
+def test_a_token_that_cannot_be_saved_takes_the_old_entry_with_it(
     cli: CLI, fake: FakeWeChat, monkeypatch: pytest.MonkeyPatch, cache_file: Path
 ) -> None:
+    """Issue 18, item 7: the old entry stayed, so the next run printed fake_token_1, which
+    the fetch of fake_token_2 had just invalidated."""
     cli.main()
-    before = cache_file.read_bytes()
 
     def disk_full(fd: int) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(os, "fsync", disk_full)  # after the new entry was half written
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "fsync", disk_full)  # after the new entry was half written
+        assert cli.main("--force-refresh") == Result(
+            0,
+            "fake_token_2\n",
+            f"warning: could not save the token in {cache_file}: No space left on device; "
+            "the old entry is removed, so the next run fetches a new token\n",
+        )
+    assert sorted(p.name for p in cache_file.parent.iterdir()) == [cache_file.name + ".lock"]
+    assert cli.main() == Result(0, "fake_token_3\n", "")  # not fake_token_1, now invalid
+
+
+def test_an_old_entry_that_cannot_be_removed_either_is_named(
+    cli: CLI, fake: FakeWeChat, monkeypatch: pytest.MonkeyPatch, cache_file: Path
+) -> None:
+    cli.main()
+
+    def disk_full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    def read_only(path: str) -> None:
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    real_unlink = os.unlink
+    monkeypatch.setattr(
+        os, "unlink", lambda path: read_only(path) if path == str(cache_file) else real_unlink(path)
+    )
     assert cli.main("--force-refresh") == Result(
         0,
         "fake_token_2\n",
         f"warning: could not save the token in {cache_file}: No space left on device; "
-        "next run fetches again\n",
+        "nor remove the old entry (Read-only file system): the next run may print the token "
+        "this run replaced, which WeChat no longer accepts\n",
     )
-    assert cache_file.read_bytes() == before
-    assert sorted(p.name for p in cache_file.parent.iterdir()) == [
-        cache_file.name,
-        cache_file.name + ".lock",
-    ]
 
 
 @pytest.mark.skipif(os.name != "posix", reason="SIGKILL")

@@ -198,7 +198,18 @@ def _store(
         replace_file(path, json.dumps(entry._asdict()).encode())
         log(f"cache: token saved in {path}")
     except OSError as error:  # the token is good: print it, but say what went wrong
-        warn(f"could not save the token in {path}: {error.strerror}; next run fetches again")
+        why = f"could not save the token in {path}: {error.strerror}"
+        try:  # the entry left would be a token that this fetch has replaced
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as unlink_error:
+            warn(
+                f"{why}; nor remove the old entry ({unlink_error.strerror}): the next run may "
+                "print the token this run replaced, which WeChat no longer accepts"
+            )
+            return
+        warn(f"{why}; the old entry is removed, so the next run fetches a new token")
 
 
 def fetch_with_retries(
