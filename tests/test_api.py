@@ -133,6 +133,24 @@ def test_get_fills_the_cache_and_the_command_reuses_it(
     assert len(fake.requests) == 1
 
 
+def test_a_cached_token_is_not_kept_in_memory_past_the_files_margin(
+    fake: FakeWeChat, ca_file: str, cache: Path
+) -> None:
+    """Issue 18, item 11: memory kept a token read from the file to half of the time it had
+    left, below the file's margin (here half of a 400 s lifetime): a token the file would
+    no longer give out was still served."""
+    fake.expires_in = 400  # margin 200 s
+    _tokens(fake, ca_file, cache).get()
+    entry = json.loads(cache.read_text())
+    entry.update(expires_at=time.time() + 250)  # past the margin: the file gives it out
+    cache.write_text(json.dumps(entry))
+    tokens = _tokens(fake, ca_file, cache)
+    assert tokens.get().access_token == "fake_token_1"  # from the file, 250 s left
+    cache.write_text(json.dumps({**entry, "value": "newer_token"}))  # another process's
+    assert tokens.get().access_token == "newer_token"  # the file decides, not memory
+    assert len(fake.requests) == 1
+
+
 def test_a_warm_get_reads_no_file(fake: FakeWeChat, ca_file: str, cache: Path) -> None:
     tokens = _tokens(fake, ca_file, cache)
     first = tokens.get()

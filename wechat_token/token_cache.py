@@ -6,7 +6,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 
-from wechat_token.cache import cached_access_token, margin
+from wechat_token.cache import CACHE_MARGIN, cached_access_token, margin
 from wechat_token.config import api_settings
 from wechat_token.endpoints import API_BASES, AccessToken
 from wechat_token.errors import WeChatTokenError
@@ -85,12 +85,16 @@ class TokenCache:
         """From the cache file, or fetched: threads that waited here find the token that
         the first one stored, in the file, and make no request."""
         try:
-            fresh, _cached = cached_access_token(
+            fresh, cached = cached_access_token(
                 self._settings, self._log, self._log, refused=refused
             )
         except WeChatTokenError as error:
             error.scrub(self._settings.secret)
             raise
         expiry = time.monotonic() + fresh.expires_in
-        self._memo = (fresh.access_token, expiry - margin(fresh.expires_in), expiry)
+        # A fetched token's lifetime is known, and so its margin. Of a cached one only the
+        # time left is: it is kept in memory until CACHE_MARGIN before expiry, or (with
+        # less left) not at all, and the cache file decides at each get().
+        kept = CACHE_MARGIN if cached else margin(fresh.expires_in)
+        self._memo = (fresh.access_token, expiry - kept, expiry)
         return fresh
