@@ -10,8 +10,12 @@ from wechat_token.cache import CACHE_MARGIN, cached_access_token, margin
 from wechat_token.config import api_settings
 from wechat_token.endpoints import API_BASES, AccessToken
 from wechat_token.errors import WeChatTokenError
-from wechat_token.fetch import DEFAULT_TIMEOUT
-from wechat_token.retry import DEFAULT_RETRIES
+
+# A web worker has a time limit of its own (gunicorn's default kills it after 30 s): with
+# these, a get() that cannot reach WeChat ends within time_bound(1, 5.0) = 11 s with a
+# TransportError the app can handle. The command's defaults allow 32 s.
+TIMEOUT = 5.0
+RETRIES = 1
 
 
 class TokenCache:
@@ -38,8 +42,8 @@ class TokenCache:
         api_bases: Sequence[str] = API_BASES,
         cacert: str | os.PathLike[str] | None = None,
         proxy: str | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        retries: int = DEFAULT_RETRIES,
+        timeout: float = TIMEOUT,
+        retries: int = RETRIES,
         log: Callable[[str], None] | None = None,
     ) -> None:
         self._settings = api_settings(
