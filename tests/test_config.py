@@ -664,3 +664,38 @@ def test_a_name_given_twice_is_not_echoed(
         f"error: config.ini: {error}\n"
         "hint: config.ini.example shows the layout: a [wechat] header, then key = value lines\n",
     )
+
+
+SWAPPED_SECRET = "0123456789abcdef0123456789ABCDEF"  # what a real AppSecret looks like
+
+
+@pytest.mark.parametrize(
+    ("appid", "secret"),
+    [(SWAPPED_SECRET, APPID + "0000"), (SECRET, SECRET)],
+    ids=["swapped", "the-same"],
+)
+def test_an_appid_that_looks_like_an_appsecret_is_refused_unshown(
+    cli: CLI, fake: FakeWeChat, env: pytest.MonkeyPatch, appid: str, secret: str
+) -> None:
+    """Issue 18, item 8: with the two swapped, the AppID warning, the -v URL and the lock
+    file's name showed the real AppSecret."""
+    env.setenv("WECHAT_APPID", appid)
+    env.setenv("WECHAT_APPSECRET", secret)
+    result = cli.main("-v")
+    assert result == Result(
+        2,
+        "",
+        "error: WECHAT_APPID: that is not an AppID: it looks like an AppSecret\n"
+        "hint: an AppID is wx and 16 hex characters; the AppSecret goes in WECHAT_APPSECRET "
+        "or appsecret (are the two swapped?)\n",
+    )
+    assert fake.requests == []
+
+
+def test_a_tokencache_with_an_appid_like_an_appsecret_is_refused() -> None:
+    import wechat_token
+
+    with pytest.raises(wechat_token.ConfigError) as caught:
+        wechat_token.TokenCache(SWAPPED_SECRET, APPID + "0000")
+    assert str(caught.value) == "appid: that is not an AppID: it looks like an AppSecret"
+    assert SWAPPED_SECRET not in repr(caught.value)

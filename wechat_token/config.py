@@ -108,6 +108,7 @@ def api_settings(
         raise ConfigError(f"{bases}, not a list with {type(odd).__name__}", hint=_DEFAULTS)
     _credential((appid, "appid"), "appid", "")
     _credential((secret, "secret"), "appsecret", "")
+    _appid_apart(appid, secret, "appid")
     if not (0 < timeout <= http.MAX_TIMEOUT and 0 <= retries <= MAX_RETRIES):
         raise ConfigError(
             f"timeout must be more than 0 and at most {http.MAX_TIMEOUT} s, retries 0 to "
@@ -170,6 +171,7 @@ def _settings(
 
     appid, appid_origin = _credential(first("appid", args.appid, "WECHAT_APPID"), "appid", path)
     secret, _ = _credential(first("appsecret", env="WECHAT_APPSECRET"), "appsecret", path)
+    _appid_apart(appid, secret, appid_origin)
     if not re.fullmatch(r"wx[0-9a-f]{16}", appid):
         warnings.append(f"{appid_origin}: '{appid}' does not look like an AppID (wx + 16 hex)")
     stable = args.stable
@@ -288,6 +290,21 @@ def _credential(found: tuple[str, str] | None, key: str, path: str) -> tuple[str
             hint=f"copy the {key} again from {page}: it is one word of letters and digits",
         )
     return found
+
+
+# What an AppSecret looks like: WeChat's are 32 hex characters, WeCom's 43 of [A-Za-z0-9_-].
+_LIKE_A_SECRET = re.compile(r"[0-9A-Fa-f]{32}|[A-Za-z0-9_-]{43}")
+
+
+def _appid_apart(appid: str, secret: str, origin: str) -> None:
+    """Refuse an AppID that is the AppSecret, or looks like one, without showing it: with
+    the two swapped, the secret would be in the warning below, the URL and file names."""
+    if appid == secret or _LIKE_A_SECRET.fullmatch(appid):
+        raise ConfigError(
+            f"{origin}: that is not an AppID: it looks like an AppSecret",
+            hint="an AppID is wx and 16 hex characters; the AppSecret goes in "
+            "WECHAT_APPSECRET or appsecret (are the two swapped?)",
+        )
 
 
 def _read_config(path: str, must_exist: bool) -> tuple[dict[str, str], list[str]]:
