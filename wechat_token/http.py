@@ -194,6 +194,12 @@ def _transport_error(
             f"cannot use CA bundle {cacert}: {message}",
             hint="give a PEM file of CA certificates, or leave --cacert out to use certifi's",
         )
+    if code == pycurl.E_OPERATION_TIMEDOUT and not c.getinfo(pycurl.APPCONNECT_TIME):
+        # Not connected (TLS included) when the time ran out: the connect timeout's doing
+        connect = round(min(timeout, CONNECT_TIMEOUT), 2)
+        return TransportError(
+            f"no connection to {host} within {connect:g} s: {message}", transient=True
+        )
     return _network_error(int(code), message, host, timeout)
 
 
