@@ -160,7 +160,11 @@ def plain_http_port() -> Iterator[int]:
     server.close()
 
 
-def test_no_tls_at_all_is_a_tls_failure(cli: CLI, plain_http_port: int) -> None:
+def test_no_tls_at_all_is_a_tls_failure_that_names_the_port(cli: CLI, plain_http_port: int) -> None:
+    """Issue 18, item 13: the hint said something may be posing as WeChat."""
     result = cli.main("--api-base", f"https://127.0.0.1:{plain_http_port}", base=False)
     assert (result.code, result.out) == (3, "")
-    assert result.err.startswith("error: TLS handshake with 127.0.0.1 failed: ")
+    error, hint = result.err.splitlines()
+    assert error.startswith("error: 127.0.0.1 answered without TLS (plain http?): ")
+    assert error.endswith("wrong version number")
+    assert hint == "hint: check the port in the API base: it must be the server's https port"

@@ -182,6 +182,12 @@ def _transport_error(
     if code == pycurl.E_PEER_FAILED_VERIFICATION:
         problem, hint = _tls_problem(c, host, cacert, message)
         return TLSError(problem + "; nothing was sent", hint=hint)
+    if code == pycurl.E_SSL_CONNECT_ERROR and "wrong version number" in message:
+        # OpenSSL's words for an answer that is not TLS at all: plain http on that port
+        return TLSError(
+            f"{host} answered without TLS (plain http?): {message}",
+            hint="check the port in the API base: it must be the server's https port",
+        )
     if code == pycurl.E_SSL_CONNECT_ERROR:
         return TLSError(f"TLS handshake with {host} failed: {message}")
     if code == pycurl.E_URL_MALFORMAT:  # Python accepted it, libcurl does not
