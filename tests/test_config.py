@@ -190,8 +190,8 @@ BAD_CONFIGS = [
         f"[wechat]\nappsecret = {SECRET} ; mine\n",
         {"WECHAT_APPSECRET": None},
         (),
-        "config.ini: appsecret: contains whitespace or a non-printable character",
-        one_word("appsecret"),
+        "config.ini: appsecret: a comment after the value",
+        "config.ini takes comments on lines of their own, starting with ; or #",
     ),
     (
         None,
@@ -699,3 +699,16 @@ def test_a_tokencache_with_an_appid_like_an_appsecret_is_refused() -> None:
         wechat_token.TokenCache(SWAPPED_SECRET, APPID + "0000")
     assert str(caught.value) == "appid: that is not an AppID: it looks like an AppSecret"
     assert SWAPPED_SECRET not in repr(caught.value)
+
+
+@pytest.mark.parametrize("comment", ["; my account", "# my account"])
+def test_a_comment_after_a_value_is_named_as_such(cli: CLI, no_env: object, comment: str) -> None:
+    """Issue 18, item 13: it was "contains whitespace or a non-printable character", with
+    "copy the appid again"."""
+    write_config(f"[wechat]\nappid = {APPID} {comment}\nappsecret = {SECRET}\n")
+    assert cli.main() == Result(
+        2,
+        "",
+        "error: config.ini: appid: a comment after the value\n"
+        "hint: config.ini takes comments on lines of their own, starting with ; or #\n",
+    )

@@ -330,6 +330,12 @@ def _read_config(path: str, must_exist: bool) -> tuple[dict[str, str], list[str]
     if not parser.has_section(CONFIG_SECTION):
         raise ConfigError(f"{path}: no [{CONFIG_SECTION}] section", hint=_SEE_EXAMPLE)
     section = dict(parser.items(CONFIG_SECTION))
+    for key, value in section.items():  # configparser keeps `value ; note` whole
+        if re.search(r"\s[;#]", value):
+            raise ConfigError(
+                f"{path}: {key}: a comment after the value",
+                hint="config.ini takes comments on lines of their own, starting with ; or #",
+            )
     warnings = [
         f"{path}: unknown key '{key}' in [{CONFIG_SECTION}] ignored; "
         f"known keys: {', '.join(CONFIG_KEYS)}"
