@@ -396,6 +396,13 @@ def test_version(cli: CLI) -> None:
     assert cli.main("--version") == Result(0, f"wechat-token {wechat_token.__version__}\n", "")
 
 
+@pytest.mark.parametrize("order", [("--json", "--version"), ("--version", "--json")])
+def test_version_with_json_is_json(cli: CLI, order: tuple[str, str]) -> None:
+    """Issue 18, item 13: --version --json printed plain text."""
+    version = wechat_token.__version__
+    assert cli.main(*order) == Result(0, f'{{"version": "{version}"}}\n', "")
+
+
 CLOSED_STDOUT = (
     "error: stdout was closed before the output was written\n"
     "hint: the program reading this command's output stopped before the token arrived\n"

@@ -360,7 +360,10 @@ class _Output:
         return clean(value, self.secret) if isinstance(value, str) else value
 
     def help(self, text: str) -> int:
-        self._result(text.rstrip("\n"))
+        """--help as text; --version as text, or with --json as {"version": ...}."""
+        text = text.rstrip("\n")
+        is_version = text == f"{PROG} {__version__}"
+        self._result({"version": __version__} if self.json_mode and is_version else text)
         return 0
 
     def success(self, token: AccessToken, cached: bool) -> int:
