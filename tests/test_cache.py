@@ -113,7 +113,7 @@ def test_cache_holds_a_fingerprint_never_the_secret(cli: CLI, cache_file: Path) 
         os.environ["WECHAT_APPSECRET"]
     )
     assert saved["secret_sha256"] != wechat_token.cache.secret_fingerprint("another secret")
-    assert (saved["appid"], saved["endpoint"], saved["api_base"]) == (
+    assert (saved["appid"], saved["endpoint"], saved["realm"]) == (
         APPID,
         "/cgi-bin/token",
         cli.fake.base_url,
@@ -226,7 +226,7 @@ def test_cache_entry_of_the_wrong_shape_is_replaced(
     [
         ({"appid": "wx00000000000000ff"}, "it is for another AppID or endpoint"),
         ({"endpoint": "/cgi-bin/stable_token"}, "it is for another AppID or endpoint"),
-        ({"api_base": "https://api.weixin.qq.com"}, "it is for https://api.weixin.qq.com"),
+        ({"realm": "https://api.weixin.qq.com"}, "it is for https://api.weixin.qq.com"),
         ({"secret_sha256": "0" * 64}, "it was fetched with another AppSecret"),
         ({"expires_at": 0}, "it has 0 s left, and 300 s is the margin"),
         ({"expires_at": 2e9}, "it has "),  # more left than its lifetime: the clock moved
@@ -722,3 +722,27 @@ def test_replace_with_empty_stdin_says_so(
         "--replace -\n",
     )
     assert fake.requests == []
+
+
+def test_one_server_spelt_three_ways_is_one_cache_entry(
+    cli: CLI, fake: FakeWeChat, cache_file: Path
+) -> None:
+    """Issue 18, item 6: the cache was keyed by the API base as typed: three spellings of
+    one server, three entries, and each run replaced the token of the one before."""
+    port = fake.base_url.rsplit(":", 1)[1]
+    for base in (fake.base_url, f"HTTPS://127.0.0.1:{port}/", f"https://127.0.0.1:{port}//"):
+        result = cli.main("--api-base", base, "--cacert", cli.ca_file, base=False)
+        assert result == Result(0, "fake_token_1\n", "")
+    assert len(fake.requests) == 1
+
+
+def test_wechats_domains_are_one_realm() -> None:
+    """A TokenCache on the default base and a command with api_base = api2 (a gunicorn app
+    and a cron job) share one token instead of replacing each other's."""
+    from wechat_token.endpoints import realm
+
+    bases = ["https://api.weixin.qq.com", "https://api2.weixin.qq.com"]
+    bases += ["https://sh.api.weixin.qq.com", "https://sz.api.weixin.qq.com"]
+    assert {realm(base) for base in bases} == {"https://api.weixin.qq.com"}
+    assert realm("https://127.0.0.1:8443") == "https://127.0.0.1:8443"
+    assert realm("https://api.weixin.qq.com.example") == "https://api.weixin.qq.com.example"

@@ -597,7 +597,7 @@ class Tweak(NamedTuple):
     removed: frozenset[str]
 
 
-CACHE_FIELDS = ["appid", "endpoint", "api_base", "secret_sha256", "value", "expires_in"]
+CACHE_FIELDS = ["appid", "endpoint", "realm", "secret_sha256", "value", "expires_in"]
 CACHE_FIELDS.append("expires_at")
 times = st.one_of(
     st.sampled_from([1e308, 10**400, -1, 0, 2**63, float("nan"), float("inf"), float("-inf")]),

@@ -14,7 +14,7 @@ from collections import namedtuple
 from collections.abc import Callable
 
 from wechat_token import lock
-from wechat_token.endpoints import MAX_EXPIRES_IN, USABLE, AccessToken, whole_number
+from wechat_token.endpoints import MAX_EXPIRES_IN, USABLE, AccessToken, realm, whole_number
 from wechat_token.errors import ConfigError, WeChatTokenError
 from wechat_token.fetch import fetch
 from wechat_token.files import read_small_file, replace_file
@@ -32,14 +32,14 @@ HANDOVER = 0.1  # seconds a lock holder keeps to leave its news for the processe
 
 
 class CacheEntry(
-    namedtuple("CacheEntry", "appid endpoint api_base secret_sha256 value expires_in expires_at")
+    namedtuple("CacheEntry", "appid endpoint realm secret_sha256 value expires_in expires_at")
 ):
     """What the cache file holds: the credential, and what it is valid for."""
 
     __slots__ = ()
     appid: str
     endpoint: str  # the endpoint's path: /cgi-bin/token, /cgi-bin/stable_token
-    api_base: str  # the first API base asked: a test server's token is no good elsewhere
+    realm: str  # where the token is good (endpoints.realm): WeChat's domains are one
     secret_sha256: str  # a one-way fingerprint: a new AppSecret means a new token
     value: str  # the access_token
     expires_in: int  # the lifetime WeChat gave, in seconds
@@ -58,8 +58,8 @@ def reusable(entry: CacheEntry, wanted: CacheEntry, now: float) -> str:
     """
     if (entry.appid, entry.endpoint) != (wanted.appid, wanted.endpoint):
         return "it is for another AppID or endpoint"
-    if entry.api_base != wanted.api_base:
-        return f"it is for {entry.api_base}"
+    if entry.realm != wanted.realm:
+        return f"it is for {entry.realm}"
     if entry.secret_sha256 != wanted.secret_sha256:
         return "it was fetched with another AppSecret"
     left = entry.expires_at - now
@@ -252,7 +252,7 @@ def _wanted(settings: Settings, now: float) -> CacheEntry:
     return CacheEntry(
         appid=settings.appid,
         endpoint=settings.endpoint.path,
-        api_base=settings.api_bases[0],
+        realm=realm(settings.api_bases[0]),
         secret_sha256=secret_fingerprint(settings.secret),
         value="",
         expires_in=0,
@@ -262,7 +262,7 @@ def _wanted(settings: Settings, now: float) -> CacheEntry:
 
 def _request_key(wanted: CacheEntry) -> str:
     """Which request a noted failure was for: only the same request may share it."""
-    return " ".join((wanted.appid, wanted.endpoint, wanted.api_base, wanted.secret_sha256))
+    return " ".join((wanted.appid, wanted.endpoint, wanted.realm, wanted.secret_sha256))
 
 
 def _read_cache(path: str, log: Callable[[str], None]) -> CacheEntry | None:

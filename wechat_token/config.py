@@ -248,14 +248,18 @@ def default_cache_file(appid: str, endpoint: Endpoint, environ: Mapping[str, str
 
 
 def _api_base(value: str, origin: str) -> str:
-    """An API base must be an https:// URL, plain enough to put a path after."""
+    """An API base must be an https:// URL, plain enough to put a path after. It is used
+    normalised: scheme and host in lower case, no :443, no trailing slash, so that one
+    server has one spelling (and one cache entry)."""
     _check_plain(value, origin)
     if http.matched_url(http.HTTPS_URL, value) is None:
         raise ConfigError(
             f"{origin}: '{value}' is not an https:// URL; refusing",
             hint="write it like https://api.weixin.qq.com, without a path",
         )
-    return value
+    host, _, path = value.split("://", 1)[1].partition("/")
+    host = host.lower().removesuffix(":443")
+    return f"https://{host}/{path.rstrip('/')}" if path.rstrip("/") else f"https://{host}"
 
 
 def _proxy(value: str, origin: str) -> str:

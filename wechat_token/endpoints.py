@@ -21,6 +21,12 @@ API_BASE = "https://api.weixin.qq.com"
 BACKUP_API_BASE = "https://api2.weixin.qq.com"  # WeChat's disaster-recovery domain
 API_BASES = (API_BASE, BACKUP_API_BASE)  # tried in turn, one attempt each
 
+# WeChat's own domains (api2 is its disaster-recovery one; sh. and sz. are regional): one
+# account's token is good on each of them, so a token fetched through one is reused for all.
+WECHAT_HOSTS = frozenset(
+    ("api.weixin.qq.com", "api2.weixin.qq.com", "sh.api.weixin.qq.com", "sz.api.weixin.qq.com")
+)
+
 MAX_EXPIRES_IN = 86400  # seconds: WeChat says 7200; no lifetime over a day is trusted
 
 
@@ -103,6 +109,12 @@ def parse_response(status: int, output: bytes, field: str = "access_token") -> A
 USABLE = re.compile(r"[\x21-\x7e]{1,4096}")  # printable ASCII: safe to print and store
 # A web page where WeChat's JSON should be: a hotel's or office's login page, or a proxy's.
 _HTML = re.compile(rb"\s*<(!doctype html|html|head|body|meta|title|script)\b", re.I)
+
+
+def realm(api_base: str) -> str:
+    """Where a token from `api_base` (normalised) is good: WeChat's domains are one realm,
+    named by API_BASE; any other base (a test server, a gateway) is a realm of its own."""
+    return API_BASE if api_base.removeprefix("https://") in WECHAT_HOSTS else api_base
 
 
 def whole_number(value: object) -> TypeGuard[int]:
