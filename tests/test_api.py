@@ -353,3 +353,27 @@ def test_the_whole_story_call_refused_replace_call_again(
     token = tokens.replace(token).access_token
     assert len(fake.requests) == requests  # someone else already did
     assert _api_call(fake, ca_file, token) == 0
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"timeout": -1}, "timeout must be more than 0 and at most 3600 s, retries 0 to 5"),
+        ({"api_base": "http://x"}, "api_base: 'http://x' is not an https:// URL; refusing"),
+        ({"appid": ""}, "appid: empty value"),
+        ({"secret": ""}, "secret: empty value"),
+        ({"stable": 1}, "stable must be True or False, not int"),
+        ({"cacert": 7}, "cacert must be a str, a path or None, not int"),
+    ],
+)
+def test_get_access_token_checks_its_arguments_as_tokencache_does(
+    fake: FakeWeChat, options: dict[str, object], message: str
+) -> None:
+    """Issue 18, item 2: get_access_token checked nothing: timeout=-1 made a request,
+    api_base="http://..." was a TransportError, empty credentials were sent to WeChat."""
+    arguments: dict[str, object] = {"appid": APPID, "secret": SECRET, **options}
+    appid, secret = arguments.pop("appid"), arguments.pop("secret")
+    with pytest.raises(wechat_token.ConfigError) as caught:
+        get_access_token(appid, secret, **arguments)  # type: ignore[arg-type]
+    assert str(caught.value) == message
+    assert fake.requests == []

@@ -14,7 +14,6 @@ import pytest
 import trustme
 
 import wechat_token
-from wechat_token import get_access_token
 
 from conftest import CLI
 from fake_wechat import APPID, SECRET, FakeWeChat
@@ -125,10 +124,14 @@ def test_anything_but_an_https_url_is_refused_before_connecting(
 
 
 def test_only_https_is_spoken_even_when_a_caller_skips_the_checks(fake: FakeWeChat) -> None:
-    """The command line refuses http:// early; libcurl itself refuses it too."""
+    """Every entry point refuses http:// where it enters (config); the one request, below
+    that check, has libcurl refuse it too."""
+    from wechat_token.endpoints import TOKEN
+    from wechat_token.fetch import fetch
+
     http_base = fake.base_url.replace("https://", "http://")
     with pytest.raises(wechat_token.TransportError, match=r"curl error 1\)$"):
-        get_access_token(APPID, SECRET, api_base=http_base)
+        fetch(TOKEN, APPID, SECRET, http_base)
     assert fake.requests == []
 
 

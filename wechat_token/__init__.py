@@ -8,11 +8,11 @@ The command line is `wechat-token` (or `python -m wechat_token`). The modules, f
 the top down (each imports only those below it):
 
     cli          the command: arguments, output, exit codes
-    token_cache  TokenCache, for Python programs
+    api          TokenCache and get_access_token, for Python programs
     config       flags, environment and config.ini into one checked Settings record
     cache        the file cache shared by processes; lock: its lock and note
     retry        bounded retries and failover within one deadline
-    fetch        one request: get_access_token
+    fetch        one request, its settings already checked
     http         pycurl, TLS, proxies; endpoints: what is asked for, as data
     files        small files read safely and replaced atomically
     errors       the error classes and their hints; redact: masking the AppSecret
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 __version__ = "2.0.0"
 
+from wechat_token.api import TokenCache, get_access_token
 from wechat_token.endpoints import API_BASE, API_BASES, BACKUP_API_BASE, AccessToken
 from wechat_token.errors import (
     ConfigError,
@@ -31,8 +32,6 @@ from wechat_token.errors import (
     WeChatAPIError,
     WeChatTokenError,
 )
-from wechat_token.fetch import get_access_token
-from wechat_token.token_cache import TokenCache
 
 __all__ = [
     "API_BASE",

@@ -88,12 +88,17 @@ def api_settings(
     proxy: str | None,
     timeout: float,
     retries: int,
+    force_refresh: bool = False,
+    use_cache: bool = True,
+    bases_origin: str = "api_bases",
 ) -> Settings:
-    """The settings of a TokenCache, checked as the command checks its own; any value
-    of the wrong type or out of range is a ConfigError, here, before anything else."""
+    """The settings of a TokenCache or of get_access_token, checked as the command checks
+    its own; any value of the wrong type or out of range is a ConfigError, here, before
+    anything else."""
     _of_type("appid", appid, (str,), "a str")
     _of_type("secret", secret, (str,), "a str")
     _of_type("stable", stable, (bool,), "True or False")
+    _of_type("force_refresh", force_refresh, (bool,), "True or False")
     _of_type("timeout", timeout, (int, float), "a number of seconds")
     _of_type("retries", retries, (int,), "an int")
     _of_type("proxy", proxy, (str, type(None)), "a str or None")
@@ -120,13 +125,15 @@ def api_settings(
         appid=appid,
         secret=secret,
         endpoint=endpoint,
-        api_bases=tuple(_api_base(base, "api_bases") for base in api_bases),
+        api_bases=tuple(_api_base(base, bases_origin) for base in api_bases),
         cacert=cacert,
         proxy=None if proxy is None else _proxy(proxy, "proxy"),
         timeout=timeout,
         retries=retries,
-        force_refresh=False,
-        cache_file=cache_file or default_cache_file(appid, endpoint, os.environ),
+        force_refresh=force_refresh,
+        cache_file=None
+        if not use_cache
+        else cache_file or default_cache_file(appid, endpoint, os.environ),
         warnings=[],
     )
 
@@ -278,6 +285,8 @@ def _credential(found: tuple[str, str] | None, key: str, path: str) -> tuple[str
             hint=f"copy config.ini.example to {where} and fill in the AppID and AppSecret",
         )
     value, origin = found
+    if not value:
+        raise ConfigError(f"{origin}: empty value", hint=f"give the {key} shown at {page}")
     if value in PLACEHOLDERS:  # not echoed: as the secret, it would be masked
         raise ConfigError(
             f"{origin}: still the example's placeholder, not your {key}",

@@ -1,4 +1,5 @@
-"""TokenCache: the command's cached token, for Python programs."""
+"""The Python API: TokenCache, the command's cached token, and get_access_token, one
+request. Both check their arguments through wechat_token.config, as the command does."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from collections.abc import Callable, Sequence
 
 from wechat_token.cache import CACHE_MARGIN, cached_access_token, margin
 from wechat_token.config import api_settings
-from wechat_token.endpoints import API_BASES, AccessToken
+from wechat_token.endpoints import API_BASE, API_BASES, AccessToken
 from wechat_token.errors import WeChatTokenError
+from wechat_token.fetch import DEFAULT_TIMEOUT, fetch
 
 # A web worker has a time limit of its own (gunicorn's default kills it after 30 s): with
 # these, a get() that cannot reach WeChat ends within time_bound(1, 5.0) = 11 s with a
@@ -102,3 +104,59 @@ class TokenCache:
         kept = CACHE_MARGIN if cached else margin(fresh.expires_in)
         self._memo = (fresh.access_token, expiry - kept, expiry)
         return fresh
+
+
+def get_access_token(
+    appid: str,
+    secret: str,
+    *,
+    api_base: str = API_BASE,
+    stable: bool = False,
+    force_refresh: bool = False,
+    cacert: str | os.PathLike[str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    proxy: str | None = None,
+    log: Callable[[str], None] | None = None,
+) -> AccessToken:
+    """Ask WeChat for an access_token, once, and return it with its lifetime.
+
+    The classic endpoint hands out a new token on every call, and the previous one stops
+    working about 5 minutes later: fetch once and reuse it (TokenCache and the command's
+    cache do that). With stable=True, the stable_token endpoint is asked instead: it gives
+    every caller the same token while that is valid, and replaces it only when
+    force_refresh=True (at most 20 times a day, 30 seconds apart).
+
+    `proxy` is a proxy URL (http://[user:password@]host:port), "" for none; None leaves
+    libcurl to read https_proxy and no_proxy from the environment, as curl does.
+
+    Raises WeChatAPIError (with .errcode, .errmsg and .hint) when WeChat refuses,
+    TLSError when the certificate fails verification, ResponseError when the answer is
+    not a token, and TransportError for anything else on the way. Their messages, and
+    every line passed to `log`, have the AppSecret masked. Arguments are checked as
+    TokenCache checks its own: anything wrong is a ConfigError, before any request.
+    """
+    settings = api_settings(
+        appid,
+        secret,
+        stable=stable,
+        cache_file=None,
+        api_bases=[api_base],
+        cacert=cacert,
+        proxy=proxy,
+        timeout=timeout,
+        retries=0,
+        force_refresh=force_refresh,
+        use_cache=False,
+        bases_origin="api_base",
+    )
+    return fetch(
+        settings.endpoint,
+        settings.appid,
+        settings.secret,
+        settings.api_bases[0],
+        settings.force_refresh,
+        settings.cacert,
+        settings.timeout,
+        settings.proxy,
+        log,
+    )
