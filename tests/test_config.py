@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from wechat_token.cli import _parse_args
-from wechat_token.config import CONFIG_KEYS, load_settings
+from wechat_token.config import load_settings
+from wechat_token.config_file import CONFIG_KEYS
 from wechat_token.endpoints import TOKEN
 from wechat_token.lock import CACHE_WAYS_OUT
 

@@ -9,7 +9,8 @@ the top down (each imports only those below it):
 
     cli          the command: arguments, output, exit codes
     api          TokenCache and get_access_token, for Python programs
-    config       flags, environment and config.ini into one checked Settings record
+    config       flags, environment and config.ini into one checked Settings record;
+                 config_file: the [wechat] section of config.ini, read safely
     cache        the file cache shared by processes; lock: its lock and note
     retry        bounded retries and failover within one deadline
     fetch        one request, its settings already checked

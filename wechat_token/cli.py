@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 
 from wechat_token import __version__
 from wechat_token.cache import cached_access_token
-from wechat_token.config import DEFAULT_CONFIG, load_settings
+from wechat_token.config import load_settings
+from wechat_token.config_file import DEFAULT_CONFIG
 from wechat_token.endpoints import API_BASES, USABLE, AccessToken
 from wechat_token.errors import ConfigError, WeChatAPIError, WeChatTokenError
 from wechat_token.redact import clean, redact

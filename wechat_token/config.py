@@ -13,10 +13,10 @@ import sys
 from collections import namedtuple
 
 from wechat_token import http
+from wechat_token.config_file import CONFIG_SECTION, DEFAULT_CONFIG, read_config
 from wechat_token.endpoints import API_BASES, STABLE_TOKEN, TOKEN, Endpoint
 from wechat_token.errors import CONSOLE, KEYS, ConfigError
 from wechat_token.fetch import DEFAULT_TIMEOUT
-from wechat_token.files import read_small_file
 from wechat_token.redact import PLACEHOLDERS
 from wechat_token.retry import DEFAULT_RETRIES, MAX_RETRIES
 
@@ -26,19 +26,6 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Mapping, Sequence
 
-DEFAULT_CONFIG = "config.ini"
-CONFIG_SECTION = "wechat"
-CONFIG_KEYS = (
-    "appid",
-    "appsecret",
-    "api_base",
-    "ca_bundle",
-    "timeout",
-    "retries",
-    "stable",
-    "cache_file",
-    "proxy",
-)
 MAX_CREDENTIAL = 128  # characters: an AppID has 18, an AppSecret 32
 MIN_SECRET = 16  # characters: a shorter "secret" would have its letters masked everywhere
 MAX_CA_BUNDLE = 4 * 2**20  # bytes: certifi's bundle is about 300 KB
@@ -68,7 +55,7 @@ class Settings(
 def load_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
     """Gather and check every setting of the command before any connection is made."""
     path = args.config or DEFAULT_CONFIG
-    section, warnings = _read_config(path, must_exist=args.config is not None)
+    section, warnings = read_config(path, must_exist=args.config is not None)
     try:
         return _settings(args, environ, path, section, warnings)
     except ConfigError as error:  # it may quote a value: mask any AppSecret given
@@ -318,62 +305,6 @@ def _appid_apart(appid: str, secret: str, origin: str) -> None:
             hint="an AppID is wx and 16 hex characters; the AppSecret goes in "
             "WECHAT_APPSECRET or appsecret (are the two swapped?)",
         )
-
-
-def _read_config(path: str, must_exist: bool) -> tuple[dict[str, str], list[str]]:
-    """The [wechat] section of the config file, and warnings about the file."""
-    parser = configparser.ConfigParser(interpolation=None)  # a '%' in a secret is literal
-    try:
-        data, mode = read_small_file(path, "the config file")
-        parser.read_string(data.decode("utf-8-sig"))  # -sig: Notepad's BOM is fine
-    except FileNotFoundError:
-        if must_exist:
-            raise ConfigError(
-                f"{path}: no such file", hint="check the path given with --config"
-            ) from None
-        return {}, []
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text", hint="save it as UTF-8") from None
-    except OSError as error:
-        raise ConfigError(
-            f"{path}: cannot read: {error.strerror}", hint="check the file's permissions"
-        ) from None
-    except configparser.Error as error:
-        raise ConfigError(f"{path}: {_config_syntax(error)}", hint=_SEE_EXAMPLE) from None
-    if not parser.has_section(CONFIG_SECTION):
-        raise ConfigError(f"{path}: no [{CONFIG_SECTION}] section", hint=_SEE_EXAMPLE)
-    section = dict(parser.items(CONFIG_SECTION))
-    for key, value in section.items():  # configparser keeps `value ; note` whole
-        if re.search(r"\s[;#]", value):
-            raise ConfigError(
-                f"{path}: {key}: a comment after the value",
-                hint="config.ini takes comments on lines of their own, starting with ; or #",
-            )
-    warnings = [
-        f"{path}: unknown key '{key}' in [{CONFIG_SECTION}] ignored; "
-        f"known keys: {', '.join(CONFIG_KEYS)}"
-        for key in section
-        if key not in CONFIG_KEYS
-    ]
-    if "appsecret" in section and os.name == "posix" and mode & 0o044:  # group or others
-        warnings.append(f"{path} holds the AppSecret and other users can read it: chmod 600 {path}")
-    return section, warnings
-
-
-_SEE_EXAMPLE = "config.ini.example shows the layout: a [wechat] header, then key = value lines"
-
-
-def _config_syntax(error: configparser.Error) -> str:
-    """configparser's complaint, without echoing the line (it may hold the secret)."""
-    if isinstance(error, configparser.MissingSectionHeaderError):  # a ParsingError too
-        return f"line {error.lineno}: a [{CONFIG_SECTION}] header must come first"
-    if isinstance(error, configparser.ParsingError):
-        return f"line {error.errors[0][0]} is not 'key = value'"
-    if isinstance(error, configparser.DuplicateOptionError):  # not named: it may be the secret
-        return f"line {error.lineno}: a key is given twice"
-    if isinstance(error, configparser.DuplicateSectionError):
-        return f"line {error.lineno}: a section is given twice"
-    return "not a valid config file"
 
 
 def _check_plain(value: str, origin: str) -> None:
