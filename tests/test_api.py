@@ -377,3 +377,18 @@ def test_get_access_token_checks_its_arguments_as_tokencache_does(
         get_access_token(appid, secret, **arguments)  # type: ignore[arg-type]
     assert str(caught.value) == message
     assert fake.requests == []
+
+
+def test_a_fifo_as_cacert_is_refused_before_any_lock(tmp_path: Path, cache: Path) -> None:
+    """Issue 18, item 2: with a FIFO as cacert, TokenCache and get_access_token blocked
+    forever, holding the cache lock."""
+    import os
+
+    fifo = tmp_path / "ca.pem"
+    os.mkfifo(fifo)
+    message = f"cacert: CA bundle '{fifo}' not found, or not a file"
+    with pytest.raises(wechat_token.ConfigError, match=f"^{message}$"):
+        TokenCache(APPID, SECRET, cache_file=cache, cacert=str(fifo))
+    with pytest.raises(wechat_token.ConfigError, match=f"^{message}$"):
+        get_access_token(APPID, SECRET, cacert=fifo)
+    assert not cache.exists()

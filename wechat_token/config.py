@@ -90,6 +90,7 @@ def api_settings(
     _of_type("retries", retries, (int,), "an int")
     _of_type("proxy", proxy, (str, type(None)), "a str or None")
     cacert = _path_or_none("cacert", cacert)
+    cacert = None if cacert is None else _ca_bundle(cacert, "cacert")
     cache_file = _path_or_none("cache_file", cache_file)
     bases = "api_bases must be a list of https:// URLs"
     if isinstance(api_bases, (str, bytes)) or not isinstance(api_bases, (list, tuple)):
@@ -330,6 +331,11 @@ def _pick_cacert(flag: str | None, configured: str | None, config_path: str) -> 
         origin = f"{config_path}: ca_bundle"
     else:
         return None
+    return _ca_bundle(path, origin)
+
+
+def _ca_bundle(path: str, origin: str) -> str:
+    """A CA bundle: a regular file of a bounded size, checked before anything is locked."""
     hint = "give the path of a PEM file with the CA certificates to trust"
     if not os.path.isfile(path):  # also refuses FIFOs and devices: libcurl would block
         raise ConfigError(f"{origin}: CA bundle '{path}' not found, or not a file", hint=hint)
