@@ -109,20 +109,14 @@ def _run(
     bound = time_bound(settings.retries, settings.timeout)
     if args.replace == "-":  # out of sight of `ps`
         args.replace = _stdin_line(bound, started + bound - clock(), clock)
-    refused = _refused_token(args.replace)
-    return cached_access_token(
-        settings, out.note, out.warn, started, refused, clock=clock, sleep=sleep
-    )
-
-
-def _refused_token(value: str | None) -> str | None:
-    """--replace TOKEN, checked."""
-    if value is not None and not USABLE.fullmatch(value):
+    if args.replace is not None and not USABLE.fullmatch(args.replace):
         raise ConfigError(
             "--replace: that is not an access_token (printable ASCII, no spaces)",
             hint="give the token that the API call refused, or - to read it from stdin",
         )
-    return value
+    return cached_access_token(
+        settings, out.note, out.warn, started, args.replace, clock=clock, sleep=sleep
+    )
 
 
 _FROM_STDIN = (
@@ -131,7 +125,8 @@ _FROM_STDIN = (
 
 
 def _stdin_line(bound: float, seconds: float, clock: Callable[[], float]) -> str:
-    """The first line on stdin, read within `seconds` (what is left of the run's `bound`)."""
+    """The first line on stdin within `seconds` (what is left of the run's `bound`), read
+    from its descriptor: a text stream's readline cannot be bounded in time."""
     stream = sys.stdin
     try:
         fd = stream.fileno()
@@ -155,8 +150,7 @@ def _stdin_line(bound: float, seconds: float, clock: Callable[[], float]) -> str
 
 
 def _read_line(fd: int, deadline: float, clock: Callable[[], float]) -> bytes:
-    """Bytes from `fd` up to the first newline, end of file or 8 KiB; TimeoutError at
-    `deadline` (on `clock`). Read from the descriptor: a text stream's readline has no bound."""
+    """Bytes from `fd` to a newline, end of file or 8 KiB, by `deadline`, else TimeoutError."""
     import select
 
     data = b""
