@@ -108,7 +108,7 @@ def _run(
         out.warn(warning)
     bound = time_bound(settings.retries, settings.timeout)
     if args.replace == "-":  # out of sight of `ps`
-        args.replace = _stdin_line(bound, started + bound - clock(), clock)
+        args.replace = _stdin_line(bound, started + bound, clock)
     if args.replace is not None and not USABLE.fullmatch(args.replace):
         raise ConfigError(
             "--replace: that is not an access_token (printable ASCII, no spaces)",
@@ -124,9 +124,9 @@ _FROM_STDIN = (
 )
 
 
-def _stdin_line(bound: float, seconds: float, clock: Callable[[], float]) -> str:
-    """The first line on stdin within `seconds` (what is left of the run's `bound`), read
-    from its descriptor: a text stream's readline cannot be bounded in time."""
+def _stdin_line(bound: float, deadline: float, clock: Callable[[], float]) -> str:
+    """The first line on stdin by `deadline`, the end of the run's `bound` (on `clock`),
+    read from its descriptor: a text stream's readline cannot be bounded in time."""
     stream = sys.stdin
     try:
         fd = stream.fileno()
@@ -134,7 +134,7 @@ def _stdin_line(bound: float, seconds: float, clock: Callable[[], float]) -> str
         fd = -1
     try:
         if fd >= 0:
-            line = _read_line(fd, clock() + seconds, clock).decode("utf-8")
+            line = _read_line(fd, deadline, clock).decode("utf-8")
         else:  # a program's own stdin object, which never waits
             line = stream.readline(8 * 1024) if stream is not None else ""
     except UnicodeDecodeError:
