@@ -672,19 +672,24 @@ def test_many_processes_replacing_one_token_make_one_request(
     assert len(fake.requests) == 2
 
 
-def test_replace_refuses_stdin_that_is_not_utf8(
-    cli: CLI, fake: FakeWeChat, monkeypatch: pytest.MonkeyPatch
+FROM_STDIN = (
+    'hint: pipe in the token that the API call refused: echo "$TOKEN" | wechat-token --replace -\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("stdin", "error"),
+    [  # undecodable stdin was an internal error (exit 70)
+        (io.TextIOWrapper(io.BytesIO(b"\xff\xfe\n"), "utf-8"), "stdin is not UTF-8 text"),
+        (io.StringIO(""), "stdin is empty"),
+    ],
+    ids=["not-utf8", "empty"],
+)
+def test_replace_refuses_stdin_without_a_token(
+    cli: CLI, fake: FakeWeChat, monkeypatch: pytest.MonkeyPatch, stdin: io.TextIOBase, error: str
 ) -> None:
-    """Undecodable stdin was an internal error (exit 70)."""
-    stdin = io.TextIOWrapper(io.BytesIO(b"\xff\xfetoken\n"), encoding="utf-8")
     monkeypatch.setattr(sys, "stdin", stdin)
-    assert cli.main("--replace", "-") == Result(
-        2,
-        "",
-        "error: --replace -: stdin is not UTF-8 text\n"
-        'hint: pipe in the token that the API call refused: echo "$TOKEN" | wechat-token '
-        "--replace -\n",
-    )
+    assert cli.main("--replace", "-") == Result(2, "", f"error: --replace -: {error}\n{FROM_STDIN}")
     assert fake.requests == []
 
 
@@ -704,22 +709,7 @@ def test_replace_waits_for_stdin_within_the_runs_bound(cli: CLI, fake: FakeWeCha
         2,
         "",
         "error: --replace -: no token arrived on stdin within the run's time bound (0.7 s)\n"
-        'hint: pipe in the token that the API call refused: echo "$TOKEN" | wechat-token '
-        "--replace -\n",
-    )
-    assert fake.requests == []
-
-
-def test_replace_with_empty_stdin_says_so(
-    cli: CLI, fake: FakeWeChat, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-    assert cli.main("--replace", "-") == Result(
-        2,
-        "",
-        "error: --replace -: stdin is empty\n"
-        'hint: pipe in the token that the API call refused: echo "$TOKEN" | wechat-token '
-        "--replace -\n",
+        + FROM_STDIN,
     )
     assert fake.requests == []
 
