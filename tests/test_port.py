@@ -1,7 +1,7 @@
 """fetch_token.py, the port of the PHP example, run as its readers run it: `python fetch_token.py`
 in a folder holding its config.ini, against the fake WeChat with real TLS.
 
-Self-contained on purpose: the CA, the fake and the runner are defined here. Most runs call
+The CA, its file and the fake are conftest's; the runner is defined here. Most runs call
 fetch_token.main() in this process, as the file runs it (measured by coverage, and fast); the
 token as a reader prints it, the timeout, and the copy run alone run as a subprocess with a
 timeout, so no test can hang. The masking promise is checked in-process with Hypothesis.
@@ -18,7 +18,6 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from urllib.parse import quote, quote_plus
@@ -41,35 +40,11 @@ CONSOLE = "微信开发者平台 (developers.weixin.qq.com/platform) → 我的�
 NOT_WECHAT = "hint: is api_base WeChat's? a Wi-Fi login or a proxy may be in the way: try a browser"
 
 
-# -- fixtures: a CA, its file, one fake for the module, reset for each test -------------------
-
-
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
-def ca_file(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("ca") / "fake-ca.pem"
-    ca.cert_pem.write_to_path(str(path))
-    return path
-
-
-@pytest.fixture(scope="module")
-def server(ca: trustme.CA) -> Iterator[FakeWeChat]:
-    with FakeWeChat(ca.issue_cert("127.0.0.1", "localhost")) as fake:
-        yield fake
+# -- fixtures: conftest's CA, its file and fake; a folder as a user sets one up ---------------
 
 
 @pytest.fixture
-def fake(server: FakeWeChat) -> FakeWeChat:
-    server.reset()  # behaviour "ok", no requests, no tokens issued yet
-    return server
-
-
-@pytest.fixture
-def folder(tmp_path: Path, fake: FakeWeChat, ca_file: Path) -> Path:
+def folder(tmp_path: Path, fake: FakeWeChat, ca_file: str) -> Path:
     """A folder as a user sets one up: config.ini (for the fake) and the CA bundle it names."""
     shutil.copy(ca_file, tmp_path / "fake-ca.pem")
     write_config(tmp_path, api_base=fake.base_url, ca_bundle="fake-ca.pem")
@@ -459,7 +434,7 @@ def importable_parts(module: ModuleType) -> list[Path]:
 
 
 def test_copied_alone_into_a_venv_with_only_pycurl_and_certifi(
-    tmp_path: Path, fake: FakeWeChat, ca_file: Path
+    tmp_path: Path, fake: FakeWeChat, ca_file: str
 ) -> None:
     alone = tmp_path / "alone"
     alone.mkdir()
