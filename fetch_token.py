@@ -14,7 +14,7 @@ import json
 import os
 import re
 import sys
-from urllib.parse import quote, quote_plus, urlencode
+from urllib.parse import urlencode
 
 import certifi
 import pycurl
@@ -39,11 +39,9 @@ class Failure(Exception):
 
 
 def mask(text: str, secret: str) -> str:
-    """The text, control characters escaped, the secret (raw or URL-encoded, any case) ***."""
+    """The text, control characters escaped, the secret (in any letter case) as ***."""
     text = "".join(char if char.isprintable() else ascii(char)[1:-1] for char in text)
-    for form in sorted({secret, quote(secret, safe=""), quote_plus(secret)}, key=len)[::-1]:
-        text = re.sub(re.escape(form), "***", text, flags=re.IGNORECASE) if form else text
-    return text  # longest form first, above: one may hold another ("a%" in "a%25")
+    return re.sub(re.escape(secret), "***", text, flags=re.IGNORECASE) if secret else text
 
 
 def read_settings() -> tuple[str, str, str, str, float]:
@@ -64,6 +62,8 @@ def read_settings() -> tuple[str, str, str, str, float]:
             raise Failure(2, error, f"cp config.ini.example config.ini; fill it in from {CONSOLE}")
         if not re.fullmatch(r"[!-~]+", value) or "'" in value or '"' in value:
             raise Failure(2, f"{key}: spaces, quotes or odd characters", f"write it bare: {where}")
+    if not re.fullmatch(r"[A-Za-z0-9_-]{16,64}", appsecret):  # WeChat's: 32 hex characters
+        raise Failure(2, "appsecret: not 16 to 64 of A-Z a-z 0-9 - _", "copy it again: " + KEYS)
     api_base = wechat.get("api_base", "https://api.weixin.qq.com").rstrip("/")
     if not re.fullmatch(r"https://[!-~]+", api_base):
         raise Failure(2, "api_base must be one https:// URL", "e.g. https://api.weixin.qq.com")

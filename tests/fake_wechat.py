@@ -40,9 +40,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
 APPID = "wx0123456789abcdef"
-# Not hex like a real one: '+', '/', '&', '%' and '=' make its URL-encoded form differ
-# from it, so the tests see that both forms are masked.
-SECRET = "Sup3r+Secret/&%=9f2c"
+# Of every kind of character an AppSecret may hold (both cases, digits, '-' and '_'), so
+# that the tests see each of them masked.
+SECRET = "S3cret_Value-0f9d8c7b6a5e4d3c2b1a"
 WHITELIST_IP = "203.0.113.7"  # TEST-NET-3: documentation addresses, never routed
 API_IPS = ["203.0.113.10", "203.0.113.11"]  # what get_api_domain_ip lists
 

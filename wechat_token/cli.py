@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 from wechat_token import __version__
 from wechat_token.cache import cached_access_token
-from wechat_token.config import load_settings
+from wechat_token.config import PLACEHOLDERS, load_settings
 from wechat_token.config_file import DEFAULT_CONFIG
 from wechat_token.endpoints import API_BASES, USABLE, AccessToken
 from wechat_token.errors import ConfigError, WeChatAPIError, WeChatTokenError
@@ -73,7 +73,8 @@ def main(
     argv = sys.argv[1:] if argv is None else list(argv)
     # --json is looked for before parsing, so that a usage error is JSON too; abbreviations
     # are refused, so this agrees with what the parser decides.
-    out = _Output("--json" in argv, os.environ.get("WECHAT_APPSECRET", ""))
+    secret = os.environ.get("WECHAT_APPSECRET", "")
+    out = _Output("--json" in argv, "" if secret in PLACEHOLDERS else secret)
     changed = _ended_by_sigint()
     try:
         return out.success(*_run(argv, out, started, clock, sleep))

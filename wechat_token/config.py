@@ -17,7 +17,6 @@ from wechat_token.config_file import CONFIG_SECTION, DEFAULT_CONFIG, read_config
 from wechat_token.endpoints import API_BASES, STABLE_TOKEN, TOKEN, Endpoint
 from wechat_token.errors import CONSOLE, KEYS, ConfigError
 from wechat_token.fetch import DEFAULT_TIMEOUT
-from wechat_token.redact import PLACEHOLDERS
 from wechat_token.retry import DEFAULT_RETRIES, MAX_RETRIES
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, which mypy reads as True: typing costs 9 ms a run
@@ -26,8 +25,12 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Mapping, Sequence
 
-MAX_CREDENTIAL = 128  # characters: an AppID has 18, an AppSecret 32
-MIN_SECRET = 16  # characters: a shorter "secret" would have its letters masked everywhere
+MAX_CREDENTIAL = 128  # characters: an AppID has 18
+# config.ini.example's placeholders: refused, and never taken for a credential
+PLACEHOLDERS = ("your-appid-here", "your-appsecret-here")
+# What an AppSecret may be: WeChat's are 32 hex characters, WeCom's 43 of [A-Za-z0-9_-].
+# Nothing outside this alphabet is accepted, so that redaction can be exact (see redact).
+SECRET = re.compile(r"[A-Za-z0-9_-]{16,64}")
 MAX_CA_BUNDLE = 4 * 2**20  # bytes: certifi's bundle is about 300 KB
 
 
@@ -53,14 +56,51 @@ class Settings(
 
 
 def load_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
-    """Gather and check every setting of the command before any connection is made."""
+    """Gather the command's settings (flag, environment, config file) and check them."""
     path = args.config or DEFAULT_CONFIG
     section, warnings = read_config(path, must_exist=args.config is not None)
+    folder = os.path.dirname(path)  # paths in the config file are relative to it
+
+    def first(
+        key: str, flag: str | None = None, env: str = "", name: str = ""
+    ) -> tuple[str, str] | None:
+        """The first value given (flag, environment, file) and where it came from."""
+        for value, origin in (
+            (flag, name or "--" + key.replace("_", "-")),
+            (environ.get(env) if env else None, env),
+            (section.get(key), f"{path}: {key}"),
+        ):
+            if value is not None:
+                return value, origin
+        return None
+
+    given = {
+        "appid": first("appid", args.appid, "WECHAT_APPID"),
+        "appsecret": first("appsecret", env="WECHAT_APPSECRET"),
+        "stable": first("stable") if args.stable is None else _flag(args.stable, "--stable"),
+        "timeout": first("timeout", args.timeout),
+        "retries": first("retries", args.retries),
+        "proxy": _OFF_PROXY if args.no_proxy else first("proxy", args.proxy),
+        "ca_bundle": first("ca_bundle", args.cacert, name="--cacert"),
+        "cache_file": _OFF_CACHE if args.no_cache else first("cache_file", args.cache_file),
+    }
+    for key in ("ca_bundle", "cache_file"):  # from the config file: relative to its folder
+        found = given[key]
+        if found and found[1].startswith(f"{path}: "):
+            given[key] = (os.path.join(folder, found[0]), found[1])
+    if args.api_base:
+        bases = [(value, "--api-base") for value in args.api_base]
+    elif "api_base" in section:  # a list of URLs separated by spaces, commas or lines
+        values = section["api_base"].replace(",", " ").split() or [""]
+        bases = [(value, f"{path}: api_base") for value in values]
+    else:
+        bases = [(base, "api_base") for base in API_BASES]
     try:
-        return _settings(args, environ, path, section, warnings)
+        return settings(given, bases, args.force_refresh, environ, warnings, where=path)
     except ConfigError as error:  # it may quote a value: mask any AppSecret given
         for secret in (environ.get("WECHAT_APPSECRET", ""), section.get("appsecret", "")):
-            error.scrub(secret)
+            if secret not in PLACEHOLDERS:  # the example's words are not a secret
+                error.scrub(secret)
         raise
 
 
@@ -79,9 +119,8 @@ def api_settings(
     use_cache: bool = True,
     bases_origin: str = "api_bases",
 ) -> Settings:
-    """The settings of a TokenCache or of get_access_token, checked as the command checks
-    its own; any value of the wrong type or out of range is a ConfigError, here, before
-    anything else."""
+    """The settings of a TokenCache or of get_access_token. Python values of the wrong
+    type are refused here; each value is then checked by settings(), as the command's."""
     _of_type("appid", appid, (str,), "a str")
     _of_type("secret", secret, (str,), "a str")
     _of_type("stable", stable, (bool,), "True or False")
@@ -90,42 +129,31 @@ def api_settings(
     _of_type("retries", retries, (int,), "an int")
     _of_type("proxy", proxy, (str, type(None)), "a str or None")
     cacert = _path_or_none("cacert", cacert)
-    cacert = None if cacert is None else _ca_bundle(cacert, "cacert")
     cache_file = _path_or_none("cache_file", cache_file)
     bases = "api_bases must be a list of https:// URLs"
     if isinstance(api_bases, (str, bytes)) or not isinstance(api_bases, (list, tuple)):
         raise ConfigError(f"{bases}, not {type(api_bases).__name__}", hint=_DEFAULTS)
-    if not api_bases:
-        raise ConfigError(f"{bases}, and not empty", hint=_DEFAULTS)
     if odd := next((base for base in api_bases if not isinstance(base, str)), None):
         raise ConfigError(f"{bases}, not a list with {type(odd).__name__}", hint=_DEFAULTS)
-    _credential((appid, "appid"), "appid", "")
-    _credential((secret, "secret"), "appsecret", "")
-    _appid_apart(appid, secret, "appid")
-    if not (0 < timeout <= http.MAX_TIMEOUT and 0 <= retries <= MAX_RETRIES):
-        raise ConfigError(
-            f"timeout must be more than 0 and at most {http.MAX_TIMEOUT} s, retries 0 to "
-            f"{MAX_RETRIES}",
-            hint=f"the defaults are {DEFAULT_TIMEOUT:g} and {DEFAULT_RETRIES}",
-        )
-    endpoint = STABLE_TOKEN if stable else TOKEN
-    return Settings(
-        appid=appid,
-        secret=secret,
-        endpoint=endpoint,
-        api_bases=tuple(_api_base(base, bases_origin) for base in api_bases),
-        cacert=cacert,
-        proxy=None if proxy is None else _proxy(proxy, "proxy"),
-        timeout=timeout,
-        retries=retries,
-        force_refresh=force_refresh,
-        cache_file=None
-        if not use_cache
-        else cache_file or default_cache_file(appid, endpoint, os.environ),
-        warnings=[],
+    given = {
+        "appid": (appid, "appid"),
+        "appsecret": (secret, "secret"),
+        "stable": _flag(stable, "stable"),
+        "timeout": (repr(float(timeout)) if abs(timeout) < 1e300 else "inf", "timeout"),
+        "retries": (str(retries) if abs(retries) < 10**9 else "a huge number", "retries"),
+        "proxy": None if proxy is None else (proxy, "proxy") if proxy else _OFF_PROXY,
+        "ca_bundle": None if cacert is None else (cacert, "cacert"),
+        "cache_file": (cache_file, "cache_file") if cache_file else None,  # "": the default
+    }
+    if not use_cache:
+        given["cache_file"] = _OFF_CACHE
+    return settings(
+        given, [(base, bases_origin) for base in api_bases], force_refresh, os.environ, []
     )
 
 
+_OFF_PROXY = ("", "--no-proxy")  # given: no proxy, whatever the environment says
+_OFF_CACHE = ("", "--no-cache")  # given: no cache file
 _DEFAULTS = "leave it out for the default; see docs/python.md for each argument"
 
 
@@ -145,81 +173,46 @@ def _path_or_none(name: str, value: object) -> str | None:
     return path
 
 
-def _settings(
-    args: argparse.Namespace,
+def settings(
+    given: Mapping[str, tuple[str, str] | None],
+    bases: Sequence[tuple[str, str]],
+    force_refresh: bool,
     environ: Mapping[str, str],
-    path: str,
-    section: dict[str, str],
     warnings: list[str],
+    where: str = "",
 ) -> Settings:
-    def first(key: str, flag: str | None = None, env: str = "") -> tuple[str, str] | None:
-        """The first value given (flag, environment, file) and where it came from."""
-        for value, origin in (
-            (flag, "--" + key.replace("_", "-")),
-            (environ.get(env) if env else None, env),
-            (section.get(key), f"{path}: {key}"),
-        ):
-            if value is not None:
-                _check_plain(value, origin)
-                return value, origin
-        return None
-
-    appid, appid_origin = _credential(first("appid", args.appid, "WECHAT_APPID"), "appid", path)
-    secret, _ = _credential(first("appsecret", env="WECHAT_APPSECRET"), "appsecret", path)
+    """The one place where every setting is checked, for every entry point: `given` maps
+    each key to (value as text, where it came from), or None if not given; `bases` are
+    the API bases, each with its origin. Anything wrong is a ConfigError."""
+    for found in [*given.values(), *bases]:
+        if found is not None and found not in (_OFF_PROXY, _OFF_CACHE):
+            _check_plain(*found)
+    appid, appid_origin = _credential(given["appid"], "appid", where)
+    secret, _ = _credential(given["appsecret"], "appsecret", where)
     _appid_apart(appid, secret, appid_origin)
     if not re.fullmatch(r"wx[0-9a-f]{16}", appid):
         warnings.append(f"{appid_origin}: '{appid}' does not look like an AppID (wx + 16 hex)")
-    stable = args.stable
-    if stable is None:
-        found = first("stable")
-        stable = _yes_no(*found) if found else False
+    stable = _yes_no(*given["stable"]) if given["stable"] else False
     endpoint = STABLE_TOKEN if stable else TOKEN
-    timeout = first("timeout", args.timeout)
-    retries = first("retries", args.retries)
-    proxy = "" if args.no_proxy else first("proxy", args.proxy)  # the environment: libcurl's
+    if not bases:
+        raise ConfigError("api_bases must be a list of https:// URLs, not empty", hint=_DEFAULTS)
+    timeout, retries, proxy = given["timeout"], given["retries"], given["proxy"]
+    cacert, cache_file = given["ca_bundle"], given["cache_file"]
     return Settings(
         appid=appid,
         secret=secret,
         endpoint=endpoint,
-        api_bases=_api_bases(args.api_base, section, path),
-        cacert=_pick_cacert(args.cacert, section.get("ca_bundle"), path),
-        proxy=_proxy(*proxy) if isinstance(proxy, tuple) else proxy,
+        api_bases=tuple(_api_base(*base) for base in bases),
+        cacert=_ca_bundle(*cacert) if cacert else None,
+        proxy=None if proxy is None else proxy[0] and http.checked_proxy(*proxy),
         timeout=_seconds(*timeout) if timeout else DEFAULT_TIMEOUT,
         retries=_retries(*retries) if retries else DEFAULT_RETRIES,
-        force_refresh=args.force_refresh,
-        cache_file=_cache_file(args, section, path, appid, endpoint, environ),
+        force_refresh=force_refresh,
+        cache_file=default_cache_file(appid, endpoint, environ)
+        if cache_file is None
+        else cache_file[0] or None,
         warnings=warnings,
     )
-
-
-def _api_bases(flags: list[str] | None, section: dict[str, str], path: str) -> tuple[str, ...]:
-    """--api-base, given once or more; else api_base in the config, a list of URLs
-    separated by spaces, commas or lines; else WeChat's own two."""
-    if flags:
-        return tuple(_api_base(value, "--api-base") for value in flags)
-    if "api_base" in section:
-        values = section["api_base"].replace(",", " ").split() or [""]
-        return tuple(_api_base(value, f"{path}: api_base") for value in values)
-    return API_BASES
-
-
-def _cache_file(
-    args: argparse.Namespace,
-    section: dict[str, str],
-    path: str,
-    appid: str,
-    endpoint: Endpoint,
-    environ: Mapping[str, str],
-) -> str | None:
-    if args.no_cache:
-        return None
-    if args.cache_file is not None:
-        _check_plain(args.cache_file, "--cache-file")
-        return str(args.cache_file)
-    if "cache_file" in section:  # relative to the config file, like ca_bundle
-        _check_plain(section["cache_file"], f"{path}: cache_file")
-        return os.path.join(os.path.dirname(path), section["cache_file"])
-    return default_cache_file(appid, endpoint, environ)
 
 
 def default_cache_file(appid: str, endpoint: Endpoint, environ: Mapping[str, str]) -> str:
@@ -257,11 +250,6 @@ def _api_base(value: str, origin: str) -> str:
     return f"https://{host}/{path.rstrip('/')}" if path.rstrip("/") else f"https://{host}"
 
 
-def _proxy(value: str, origin: str) -> str:
-    _check_plain(value, origin)
-    return http.checked_proxy(value, origin)
-
-
 def _credential(found: tuple[str, str] | None, key: str, path: str) -> tuple[str, str]:
     """The AppID or AppSecret: required, and a single word."""
     env, page = ("WECHAT_APPID", CONSOLE) if key == "appid" else ("WECHAT_APPSECRET", KEYS)
@@ -280,9 +268,16 @@ def _credential(found: tuple[str, str] | None, key: str, path: str) -> tuple[str
             f"{origin}: still the example's placeholder, not your {key}",
             hint=f"replace it with the {key} shown at {page}",
         )
-    if len(value) > MAX_CREDENTIAL or (key == "appsecret" and len(value) < MIN_SECRET):
+    if key == "appsecret" and not SECRET.fullmatch(value):  # never echo it, nor any of it
         raise ConfigError(
-            f"{origin}: {len(value)} characters long; an AppID has 18, an AppSecret 32",
+            f"{origin}: not an AppSecret: {_unlike_a_secret(value)}",
+            hint=f"copy the AppSecret again from {page}: it is 16 to 64 letters, digits, - or _ "
+            "(WeChat's are 32 hex characters, WeCom's 43); a stray quote, space or line "
+            "break from a paste is the usual cause",
+        )
+    if len(value) > MAX_CREDENTIAL:
+        raise ConfigError(
+            f"{origin}: {len(value)} characters long; an AppID has 18",
             hint=f"copy the {key} again from {page}",
         )
     if " " in value or not value.isprintable():  # never echo the value: it may be the secret
@@ -291,6 +286,24 @@ def _credential(found: tuple[str, str] | None, key: str, path: str) -> tuple[str
             hint=f"copy the {key} again from {page}: it is one word of letters and digits",
         )
     return found
+
+
+def _unlike_a_secret(value: str) -> str:
+    """What is wrong with a would-be AppSecret, said without showing any of it."""
+    odd = [char for char in value if not SECRET.fullmatch(char * 16)]
+    if odd:
+        kinds = {
+            "a space"
+            if char.isspace() and char not in "\r\n"
+            else "a line break"
+            if char in "\r\n"
+            else "a quote"
+            if char in "'\"`"
+            else "another character"
+            for char in odd
+        }
+        return f"it holds {' and '.join(sorted(kinds))}"
+    return f"it has {len(value)} characters"
 
 
 # What an AppSecret looks like: WeChat's are 32 hex characters, WeCom's 43 of [A-Za-z0-9_-].
@@ -321,19 +334,6 @@ def _check_plain(value: str, origin: str) -> None:
         raise ConfigError(f"{origin}: contains a NUL character", hint="retype the value")
 
 
-def _pick_cacert(flag: str | None, configured: str | None, config_path: str) -> str | None:
-    """--cacert, else ca_bundle (relative to the config file), else None (certifi)."""
-    if flag is not None:
-        path, origin = flag, "--cacert"
-    elif configured is not None:
-        _check_plain(configured, f"{config_path}: ca_bundle")
-        path = os.path.join(os.path.dirname(config_path), configured)
-        origin = f"{config_path}: ca_bundle"
-    else:
-        return None
-    return _ca_bundle(path, origin)
-
-
 def _ca_bundle(path: str, origin: str) -> str:
     """A CA bundle: a regular file of a bounded size, checked before anything is locked."""
     hint = "give the path of a PEM file with the CA certificates to trust"
@@ -353,6 +353,11 @@ def _retries(value: str, origin: str) -> int:
             hint=f"the default is {DEFAULT_RETRIES}",
         )
     return int(value)
+
+
+def _flag(value: bool, origin: str) -> tuple[str, str]:
+    """A yes/no flag as the text a config file would give."""
+    return ("yes" if value else "no"), origin
 
 
 def _yes_no(value: str, origin: str) -> bool:

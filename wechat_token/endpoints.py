@@ -17,6 +17,8 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, which mypy reads as True: typing 
 if TYPE_CHECKING:
     from typing import TypeGuard
 
+    from wechat_token.http import Response
+
 API_BASE = "https://api.weixin.qq.com"
 BACKUP_API_BASE = "https://api2.weixin.qq.com"  # WeChat's disaster-recovery domain
 API_BASES = (API_BASE, BACKUP_API_BASE)  # tried in turn, one attempt each
@@ -69,8 +71,15 @@ def token_request(
     return f"{url}?{urlencode(fields)}", None  # unlike the PHP, the values URL-encoded
 
 
-def parse_response(status: int, output: bytes, field: str = "access_token") -> AccessToken:
+def parse_response(response: Response, field: str = "access_token") -> AccessToken:
     """Turn WeChat's answer into an AccessToken, or raise the matching error."""
+    status, output = response.status, response.output
+    if _HTML.match(output):  # named, not quoted: a page is not ours to print
+        raise ResponseError(
+            f"HTTP {status}: a web page, not WeChat's answer ({web_page(response)})",
+            transient=500 <= status <= 599,
+            hint=PORTAL,
+        )
     if status != 200:  # a 5xx is the server's trouble and may pass; a 4xx will not
         raise ResponseError(
             f"HTTP {status} instead of 200",
@@ -83,12 +92,7 @@ def parse_response(status: int, output: bytes, field: str = "access_token") -> A
     try:
         jsoninfo = json.loads(output)  # $jsoninfo = json_decode($output, true);
     except (ValueError, RecursionError):  # not JSON, not UTF-8, or absurdly nested
-        page = _HTML.match(output) is not None
-        raise ResponseError(
-            "response is a web page, not JSON" if page else "response is not JSON",
-            quoted=output,
-            hint=PORTAL if page else "",
-        ) from None
+        raise ResponseError("response is not JSON", quoted=output) from None
     if not isinstance(jsoninfo, dict):
         raise ResponseError("response is not a JSON object", quoted=output)
     errcode = jsoninfo.get("errcode", 0)
@@ -109,6 +113,15 @@ def parse_response(status: int, output: bytes, field: str = "access_token") -> A
 USABLE = re.compile(r"[\x21-\x7e]{1,4096}")  # printable ASCII: safe to print and store
 # A web page where WeChat's JSON should be: a hotel's or office's login page, or a proxy's.
 _HTML = re.compile(rb"\s*<(!doctype html|html|head|body|meta|title|script)\b", re.I)
+_TITLE = re.compile(rb"<title[^>]*>([^<]{0,200})", re.I)
+
+
+def web_page(response: Response) -> str:
+    """A web page named by its type, size and title: enough to recognise a login page."""
+    kind = response.content_type.split(";")[0].strip() or "no Content-Type"
+    title = _TITLE.search(response.output)
+    named = title and " ".join(title[1].decode("utf-8", "replace").split())[:80]
+    return f"{kind}, {len(response.output)} bytes" + (f", titled {named!r}" if named else "")
 
 
 def realm(api_base: str) -> str:

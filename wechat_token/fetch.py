@@ -46,7 +46,7 @@ def fetch(
         response = http.request(url, cacert, timeout, body, proxy)
         note(f"HTTP {response.status} from {response.address}")
         note("time since start: " + response.timings)
-        token = parse_response(response.status, response.output, endpoint.field)
+        token = parse_response(response, endpoint.field)
         if redact(token.access_token, secret) != token.access_token:  # never print the secret
             raise ResponseError(f"the {endpoint.field} in the answer holds the AppSecret: refused")
         return token

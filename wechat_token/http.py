@@ -30,9 +30,10 @@ MAX_BODY = 64 * 1024  # a token answer is ~200 bytes; anything this big is not W
 USER_AGENT = "wechat-token (pycurl)"
 
 
-class Response(namedtuple("Response", "status output address timings")):
+class Response(namedtuple("Response", "status content_type output address timings")):
     __slots__ = ()
     status: int
+    content_type: str  # the Content-Type header, "" if none
     output: bytes  # the body, as PHP's curl_exec() returns it
     address: str  # the server's IP and port, as libcurl connected to it
     timings: str  # libcurl's own measurements, for -v
@@ -85,6 +86,7 @@ def request(
             raise _transport_error(c, error, url, cacert, timeout, buffer, proxy) from None
         return Response(  # getinfo must be called before close
             status=c.getinfo(pycurl.RESPONSE_CODE),  # e.g. 200
+            content_type=c.getinfo(pycurl.CONTENT_TYPE) or "",
             output=buffer.getvalue(),
             address=f"{c.getinfo(pycurl.PRIMARY_IP)}:{c.getinfo(pycurl.PRIMARY_PORT)}",
             timings=_timings(c),
