@@ -32,7 +32,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, NamedTuple
-from urllib.parse import parse_qsl, quote_plus, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import trustme
 
@@ -59,7 +59,7 @@ ERRMSG = {
 }
 BEHAVIOURS = (
     "ok",  # checks the account, then issues fake_token_1, fake_token_2, ...
-    "echo-secret",  # errcode 40125 whose errmsg repeats the secret, raw and URL-encoded
+    "echo-secret",  # errcode 40125 whose errmsg repeats the secret, as sent and in capitals
     "escapes",  # errcode 40013 whose errmsg carries terminal escape sequences
     "html",  # HTTP 200 with an HTML page
     "502",  # HTTP 502 Bad Gateway
@@ -75,8 +75,9 @@ BEHAVIOURS = (
 
 # Besides BEHAVIOURS: an errcode (int) is answered as {"errcode": it, "errmsg": ...}; bytes
 # are served as the body of an HTTP 200; a tuple (status, body) is answered with exactly
-# that HTTP status and that body, as application/json (the property tests generate these).
-Behaviour = str | int | bytes | tuple[int, bytes]
+# that HTTP status and that body, as application/json (the property tests generate these);
+# (status, body, content type) with that Content-Type instead, or none if it is "".
+Behaviour = str | int | bytes | tuple[int, bytes] | tuple[int, bytes, str]
 
 
 class Request(NamedTuple):
@@ -162,9 +163,9 @@ class FakeWeChat:
             return handler.reply_json({"errcode": 43002, "errmsg": ERRMSG[43002]})
         if endpoint not in {("GET", "/cgi-bin/token"), ("POST", "/cgi-bin/stable_token")}:
             return handler.reply(404, b"not found", "text/plain")
-        if isinstance(behaviour, tuple):  # (status, body): exactly this, however odd
-            status, body = behaviour
-            return handler.reply(status, body, "application/json")
+        if isinstance(behaviour, tuple):  # (status, body[, type]): exactly this, however odd
+            status, body, content_type = (*behaviour, "application/json")[:3]
+            return handler.reply(status, body, content_type)
         if isinstance(behaviour, bytes):
             return handler.reply(200, behaviour)
         if isinstance(behaviour, int):
@@ -173,8 +174,7 @@ class FakeWeChat:
             return handler.reply_json(self._ok_answer(request))
         if behaviour == "echo-secret":
             secret = request.query.get("secret", "")
-            encoded = quote_plus(secret)
-            errmsg = f"invalid appsecret {secret} (raw query: secret={encoded})"
+            errmsg = f"invalid appsecret {secret} (in capitals: {secret.upper()})"
             return handler.reply_json({"errcode": 40125, "errmsg": errmsg})
         if behaviour == "escapes":
             errmsg = "invalid \x1b[31mappid\x1b[0m\x07\r\nforged line"
@@ -337,7 +337,8 @@ class _Handler(BaseHTTPRequestHandler):
         logged = what or f"HTTP {status}" + (f" ({note})" if note else "")
         self.server.fake.tell(self.asked, logged)
         self.send_response(status)
-        self.send_header("Content-Type", content_type)
+        if content_type:  # "": no Content-Type at all
+            self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body) if length is None else length))
         if location:
             self.send_header("Location", location)

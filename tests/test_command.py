@@ -42,7 +42,10 @@ def test_prints_the_token_alone_and_nothing_else(cli: CLI, fake: FakeWeChat, how
             {"grant_type": "client_credential", "appid": APPID, "secret": SECRET},
         )
     ]
-    assert "secret=Sup3r%2BSecret%2F%26%25%3D9f2c" in fake.requests[0].raw_query
+    # An AppSecret's characters are the same URL-encoded: sent as it is.
+    assert fake.requests[0].raw_query == (
+        f"grant_type=client_credential&appid={APPID}&secret={SECRET}"
+    )
 
 
 def test_json_success_is_one_object(cli: CLI, fake: FakeWeChat) -> None:
@@ -266,9 +269,6 @@ NETWORK_HINT = (
 
 # what the server sends -> the exact error (exit 3)
 BAD_ANSWERS = [
-    ("html", "response is a web page, not JSON: '<html><body>Welcome to Hotel WiFi</body></html>'"),
-    (b"<!DOCTYPE html>\n<title>Log in</title>", "response is a web page, not JSON: "),
-    ("502", "HTTP 502 instead of 200: '<html>502 Bad Gateway</html>'"),
     ("redirect", "HTTP 302 instead of 200: (empty body)"),  # not followed
     ("huge", "response larger than 64 KiB from 127.0.0.1: refused"),
     ("huge-chunked", "response larger than 64 KiB from 127.0.0.1: refused"),  # no length
@@ -276,22 +276,67 @@ BAD_ANSWERS = [
     ("empty", "empty response (HTTP 200 with no body)"),
     (b"  \n", "empty response (HTTP 200 with no body)"),
     (b"x" * 1000, f"response is not JSON: {EXCERPT_1000}"),  # a short excerpt only
-    (b'{"access_token": "tok", "expires_in": 72', "response is not JSON: "),  # cut JSON
-    (b"[" * 60_000, "response is not JSON: "),  # nesting deep enough for RecursionError
-    (b"\xff\xfe\xfa not utf-8", "response is not JSON: "),
+    (
+        b'{"access_token": "tok", "expires_in": 72',  # cut JSON
+        """response is not JSON: '{"access_token": "tok", "expires_in": 72'""",
+    ),
+    (b"[" * 60_000, "response is not JSON: '" + "[" * 80 + "...'"),  # RecursionError deep
+    (b"\xff\xfe\xfa not utf-8", "response is not JSON: '\ufffd\ufffd\ufffd not utf-8'"),
+    # Not web pages, though they start with '<': quoted like any text that is not JSON
+    (b"<htmlx>", "response is not JSON: '<htmlx>'"),
+    (b"<p>Welcome</p>", "response is not JSON: '<p>Welcome</p>'"),
+    (b"<?xml version='1.0'?><a/>", """response is not JSON: "<?xml version='1.0'?><a/>\""""),
     (b"[1, 2]", "response is not a JSON object: '[1, 2]'"),
-    (b'{"expires_in": 7200}', "no usable access_token in the response: "),
-    (b'{"access_token": "", "expires_in": 7200}', "no usable access_token in the response: "),
-    (b'{"access_token": 42, "expires_in": 7200}', "no usable access_token in the response: "),
-    (b'{"access_token": "a b", "expires_in": 7200}', "no usable access_token in the response: "),
-    (b'{"access_token": "t\\u001b[2J", "expires_in": 7200}', "no usable access_token in "),
-    (b'{"access_token": "tok"}', "no usable expires_in in the response: "),
-    (b'{"access_token": "tok", "expires_in": "7200"}', "no usable expires_in in the response: "),
-    (b'{"access_token": "tok", "expires_in": true}', "no usable expires_in in the response: "),
-    (b'{"access_token": "tok", "expires_in": 0}', "no usable expires_in in the response: "),
-    (b'{"access_token": "tok", "expires_in": 7200.5}', "no usable expires_in in the response: "),
-    (b'{"errcode": "40013", "errmsg": "x"}', "malformed error answer: "),
-    (b'{"errcode": 40013, "errmsg": 5}', "malformed error answer: "),
+    (
+        b'{"expires_in": 7200}',
+        """no usable access_token in the response: '{"expires_in": 7200}'""",
+    ),
+    (
+        b'{"access_token": "", "expires_in": 7200}',
+        """no usable access_token in the response: '{"access_token": "", "expires_in": 7200}'""",
+    ),
+    (
+        b'{"access_token": 42, "expires_in": 7200}',
+        """no usable access_token in the response: '{"access_token": 42, "expires_in": 7200}'""",
+    ),
+    (
+        b'{"access_token": "a b", "expires_in": 7200}',
+        "no usable access_token in the response: "
+        """'{"access_token": "a b", "expires_in": 7200}'""",
+    ),
+    (
+        b'{"access_token": "t\\u001b[2J", "expires_in": 7200}',
+        "no usable access_token in the response: "
+        """'{"access_token": "t\\\\u001b[2J", "expires_in": 7200}'""",
+    ),
+    (
+        b'{"access_token": "tok"}',
+        """no usable expires_in in the response: '{"access_token": "tok"}'""",
+    ),
+    (
+        b'{"access_token": "tok", "expires_in": "7200"}',
+        """no usable expires_in in the response: '{"access_token": "tok", "expires_in": "7200"}'""",
+    ),
+    (
+        b'{"access_token": "tok", "expires_in": true}',
+        """no usable expires_in in the response: '{"access_token": "tok", "expires_in": true}'""",
+    ),
+    (
+        b'{"access_token": "tok", "expires_in": 0}',
+        """no usable expires_in in the response: '{"access_token": "tok", "expires_in": 0}'""",
+    ),
+    (
+        b'{"access_token": "tok", "expires_in": 7200.5}',
+        """no usable expires_in in the response: '{"access_token": "tok", "expires_in": 7200.5}'""",
+    ),
+    (
+        b'{"errcode": "40013", "errmsg": "x"}',
+        """malformed error answer: '{"errcode": "40013", "errmsg": "x"}'""",
+    ),
+    (
+        b'{"errcode": 40013, "errmsg": 5}',
+        """malformed error answer: '{"errcode": 40013, "errmsg": 5}'""",
+    ),
 ]
 
 
@@ -301,28 +346,116 @@ def test_bad_answer_exit_3_with_a_short_excerpt(
 ) -> None:
     fake.behaviour = behaviour
     result = cli.main("--retries", "0")  # which answers are retried: see test_retries.py
-    assert (result.code, result.out) == (3, "")
-    error, hint = result.err.splitlines()
-    assert error.startswith(f"error: {message}")
     if behaviour == "truncated":  # no whole answer: it says where it asked
-        assert hint == NETWORK_HINT.replace("hint: ", f"hint: tried {fake.base_url}: ")
-    elif "web page" in message or behaviour == "redirect":  # WeChat's API never redirects
-        assert hint == PORTAL_HINT
+        hint = NETWORK_HINT.replace("hint: ", f"hint: tried {fake.base_url}: ")
+    elif behaviour == "redirect":  # WeChat's API never redirects
+        hint = PORTAL_HINT
     else:
-        assert hint == RESPONSE_HINT
-    assert result.err.count("\n") == 2
-    assert len(error) < 200
+        hint = RESPONSE_HINT
+    assert result == Result(3, "", f"error: {message}\n{hint}\n")
     assert len(fake.requests) == 1  # a redirect is not followed
+
+
+def _page(title: str) -> bytes:
+    return f"<!DOCTYPE html>\n<html><head><title>{title}</title></head></html>".encode()
+
+
+# A web page where WeChat's answer should be (a Wi-Fi login, a proxy's error page) is
+# named by its status, Content-Type, size and title, never quoted; exit 3 with PORTAL_HINT.
+# (status, body, Content-Type) -> the exact error
+WEB_PAGES = [
+    ("html", "HTTP 200: a web page, not WeChat's answer (text/html, 47 bytes)"),
+    ("502", "HTTP 502: a web page, not WeChat's answer (text/html, 28 bytes)"),
+    (
+        (200, b"<!DOCTYPE html>\n<title>Log in</title>", "text/html; charset=utf-8"),
+        "HTTP 200: a web page, not WeChat's answer (text/html, 37 bytes, titled 'Log in')",
+    ),
+    (  # what the server calls it is named as it is: a page is a page, whatever the type
+        (200, b"<!DOCTYPE html>\n<title>Log in</title>", "application/json"),
+        "HTTP 200: a web page, not WeChat's answer (application/json, 37 bytes, titled 'Log in')",
+    ),
+    (
+        (200, b"<html><body>Sign in</body></html>", ""),
+        "HTTP 200: a web page, not WeChat's answer (no Content-Type, 33 bytes)",
+    ),
+    (  # tags in any case, after white space; white space in the title made one space
+        (403, b"\r\n  <HEAD><TITLE lang=en>Access \n\t Denied </TITLE>", "text/html"),
+        "HTTP 403: a web page, not WeChat's answer (text/html, 50 bytes, titled 'Access Denied')",
+    ),
+    (
+        (200, b"<meta http-equiv=refresh content='0;url=/login'>", "text/html"),
+        "HTTP 200: a web page, not WeChat's answer (text/html, 48 bytes)",
+    ),
+    (
+        (200, b"<script>location='/portal'</script>", "text/html"),
+        "HTTP 200: a web page, not WeChat's answer (text/html, 35 bytes)",
+    ),
+    (
+        (200, b"<body></body>", "text/html"),
+        "HTTP 200: a web page, not WeChat's answer (text/html, 13 bytes)",
+    ),
+    (
+        (200, _page(""), "text/html"),  # an empty title: none named
+        "HTTP 200: a web page, not WeChat's answer (text/html, 57 bytes)",
+    ),
+    (
+        (200, _page("登录 Wi-Fi"), "text/html"),  # the size in bytes, not characters
+        "HTTP 200: a web page, not WeChat's answer (text/html, 69 bytes, titled '登录 Wi-Fi')",
+    ),
+    (
+        (200, _page("It's a portal"), "text/html"),
+        "HTTP 200: a web page, not WeChat's answer "
+        """(text/html, 70 bytes, titled "It's a portal")""",
+    ),
+    (
+        (200, _page("t" * 100), "text/html"),  # a title is cut to 80 characters
+        f"HTTP 200: a web page, not WeChat's answer (text/html, 157 bytes, titled '{'t' * 80}')",
+    ),
+    (  # what could act on a terminal, shown as escapes
+        (200, _page("\x1b[2J\x1b]0;pwned\x07\u202e"), "text/html"),
+        "HTTP 200: a web page, not WeChat's answer "
+        r"(text/html, 74 bytes, titled '\x1b[2J\x1b]0;pwned\x07\u202e')",
+    ),
+    (  # the AppSecret in the title: masked, as it is, in capitals, or a run of 8 of it
+        (200, _page(f"Wrong key {SECRET}"), "text/html"),
+        "HTTP 200: a web page, not WeChat's answer (text/html, 100 bytes, titled 'Wrong key ***')",
+    ),
+    (
+        (200, _page(f"Bad {SECRET.upper()[3:11]}!"), "text/html"),
+        "HTTP 200: a web page, not WeChat's answer (text/html, 70 bytes, titled 'Bad ***!')",
+    ),
+    (  # cut to 80 characters first, then masked: 10 of the secret's characters are left
+        (200, _page("x" * 70 + SECRET), "text/html"),
+        f"HTTP 200: a web page, not WeChat's answer (text/html, 160 bytes, titled '{'x' * 70}***')",
+    ),
+    (  # the page itself is never quoted: the secret in its body is not shown either
+        (503, b"<html><p>secret=" + SECRET.encode() + b"</p></html>", "text/html"),
+        "HTTP 503: a web page, not WeChat's answer (text/html, 60 bytes)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("behaviour", "message"), WEB_PAGES)
+def test_a_web_page_is_named_not_quoted(
+    cli: CLI, fake: FakeWeChat, behaviour: str | tuple[int, bytes, str], message: str
+) -> None:
+    fake.behaviour = behaviour
+    result = cli.main("--retries", "0")
+    assert result == Result(3, "", f"error: {message}\n{PORTAL_HINT}\n")
+    assert len(fake.requests) == 1
 
 
 def test_bad_answer_as_json(cli: CLI, fake: FakeWeChat, clock: VirtualClock) -> None:
     fake.behaviour = "502"
     result = cli.main("--json", clock=clock)
-    assert result.code == 3
-    assert json.loads(result.out) == {
-        "error": "HTTP 502 instead of 200: '<html>502 Bad Gateway</html>'",
-        "hint": RESPONSE_HINT.removeprefix("hint: "),
-    }
+    error = "HTTP 502: a web page, not WeChat's answer (text/html, 28 bytes)"
+    hint = PORTAL_HINT.removeprefix("hint: ")
+    assert result == Result(
+        3,
+        json.dumps({"error": error, "hint": hint}) + "\n",
+        f"error: {error}\nhint: {hint}\n",
+    )
+    assert len(fake.requests) == 3  # a 5xx page is the server's trouble: retried
 
 
 def test_connection_refused_exit_3(cli: CLI, closed_port: int) -> None:
@@ -515,8 +648,8 @@ def test_a_bug_is_one_line_and_exit_70_never_a_traceback(
         (
             "502",
             ("--json", "--retries", "0"),
-            "error: HTTP 502 instead of 200: '<html>502 Bad Gateway</html>'\n"
-            f"{RESPONSE_HINT}\n{CLOSED_STDOUT}",
+            "error: HTTP 502: a web page, not WeChat's answer (text/html, 28 bytes)\n"
+            f"{PORTAL_HINT}\n{CLOSED_STDOUT}",
         ),
     ],
 )

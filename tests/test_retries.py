@@ -57,9 +57,17 @@ def test_busy_forever_is_one_plus_retries_requests_with_doubling_waits(
     assert clock.waits == waits
 
 
-@pytest.mark.parametrize("status", ["502", "503"])
+@pytest.mark.parametrize(
+    "status",
+    [
+        "502",  # a web page, named: still the server's trouble, worth another attempt
+        "503",
+        (500, b"<title>Internal Server Error</title>", "text/html"),
+        (500, b"busy", "text/plain"),  # not a page: quoted, and retried all the same
+    ],
+)
 def test_server_error_then_success(
-    cli: CLI, fake: FakeWeChat, clock: VirtualClock, status: str
+    cli: CLI, fake: FakeWeChat, clock: VirtualClock, status: str | tuple[int, bytes, str]
 ) -> None:
     fake.behaviour = [status, "ok"]
     assert cli.main(clock=clock) == Result(0, "fake_token_1\n", "")
@@ -76,15 +84,16 @@ def test_server_error_then_success(
         45011,
         "redirect",  # HTTP 302
         "html",  # HTTP 200 that is not JSON
+        (403, b"<html><title>Forbidden</title></html>", "text/html"),  # a 4xx web page
         "huge",  # over the size cap
     ],
 )
 def test_answers_that_cannot_pass_are_not_retried(
-    cli: CLI, fake: FakeWeChat, clock: VirtualClock, behaviour: str | int
+    cli: CLI, fake: FakeWeChat, clock: VirtualClock, behaviour: str | int | tuple[int, bytes, str]
 ) -> None:
     fake.behaviour = behaviour
     result = cli.main("--api-base", fake.base_url, clock=clock)  # two bases: no failover either
-    assert result.code in (1, 3)
+    assert result.code == (1 if isinstance(behaviour, int) else 3)
     assert len(fake.requests) == 1
     assert clock.waits == []
 
@@ -221,7 +230,7 @@ def test_verbose_shows_each_attempt_and_wait(
     assert notes == [
         "* attempt 1 of 3 failed: errcode -1: system error",
         f"* next attempt in 0.5 s, via {fake.base_url}",
-        "* attempt 2 of 3 failed: HTTP 503 instead of 200: '<html>503 Service Unavailable</html>'",
+        "* attempt 2 of 3 failed: HTTP 503: a web page, not WeChat's answer (text/html, 36 bytes)",
         f"* next attempt in 1 s, via {fake.base_url}",
     ]
     assert result.out == "fake_token_1\n"
