@@ -83,8 +83,8 @@ def test_get_access_token_masks_the_secret_in_errors_and_log(
     lines: list[str] = []
     with pytest.raises(wechat_token.WeChatAPIError) as caught:
         get_access_token(APPID, SECRET, api_base=fake.base_url, cacert=ca_file, log=lines.append)
-    assert caught.value.errmsg == "invalid appsecret *** (raw query: secret=***)"
-    assert str(caught.value) == "errcode 40125: invalid appsecret *** (raw query: secret=***)"
+    assert caught.value.errmsg == "invalid appsecret *** (in capitals: ***)"
+    assert str(caught.value) == "errcode 40125: invalid appsecret *** (in capitals: ***)"
     assert lines[0].endswith("&secret=***")
     assert SECRET not in repr(lines)
 
@@ -181,11 +181,16 @@ def test_get_defaults_share_the_commands_cache_and_fit_a_web_worker(
     ("options", "message"),
     [
         ({"api_bases": ["http://x"]}, "api_bases: 'http://x' is not an https:// URL; refusing"),
-        ({"timeout": 0}, "timeout must be more than 0 and at most 3600 s, retries 0 to 5"),
-        ({"retries": 9}, "timeout must be more than 0 and at most 3600 s, retries 0 to 5"),
+        # Issue 18, item 1: checked by the command's own checks, with their words
+        ({"timeout": 0}, "timeout: '0.0' must be more than 0 and at most 3600"),
+        ({"timeout": 3600.5}, "timeout: '3600.5' must be more than 0 and at most 3600"),
+        ({"timeout": float("inf")}, "timeout: 'inf' must be more than 0 and at most 3600"),
+        ({"retries": 9}, "retries: '9' must be a whole number from 0 to 5"),
+        ({"retries": -1}, "retries: '-1' must be a whole number from 0 to 5"),
+        ({"retries": 10**10}, "retries: 'a huge number' must be a whole number from 0 to 5"),
         # Issue 18: the wrong type of value was a TypeError or IndexError, then or at get()
         ({"api_bases": "https://x"}, "api_bases must be a list of https:// URLs, not str"),
-        ({"api_bases": []}, "api_bases must be a list of https:// URLs, and not empty"),
+        ({"api_bases": []}, "api_bases must be a list of https:// URLs, not empty"),
         ({"api_bases": [7]}, "api_bases must be a list of https:// URLs, not a list with int"),
         ({"retries": 1.5}, "retries must be an int, not float"),
         ({"retries": True}, "retries must be an int, not bool"),
@@ -224,11 +229,59 @@ def test_paths_may_be_pathlib_paths(fake: FakeWeChat, ca_file: str, cache: Path)
 
 
 def test_errors_have_the_secret_masked(fake: FakeWeChat, ca_file: str, cache: Path) -> None:
+    """The secret as sent and in capitals: masked in every part of the exception."""
     fake.behaviour = "echo-secret"
     with pytest.raises(wechat_token.WeChatAPIError) as caught:
         _tokens(fake, ca_file, cache).get()
-    assert SECRET not in str(caught.value)
-    assert "***" in str(caught.value)
+    error = caught.value
+    assert str(error) == "errcode 40125: invalid appsecret *** (in capitals: ***)"
+    assert error.args == ("errcode 40125: invalid appsecret *** (in capitals: ***)",)
+    assert repr(error) == (
+        "WeChatAPIError('errcode 40125: invalid appsecret *** (in capitals: ***)')"
+    )
+    assert (error.errcode, error.errmsg) == (40125, "invalid appsecret *** (in capitals: ***)")
+    assert error.hint == wechat_token.errors.HINTS[40125]
+
+
+# Issue 18, item 1: an AppSecret is 16 to 64 of [A-Za-z0-9_-]; anything else is refused
+# before any request, and no part of it is in the exception.
+SECRET_HINT = (
+    f"copy the AppSecret again from {wechat_token.errors.KEYS}: it is 16 to 64 letters, "
+    "digits, - or _ (WeChat's are 32 hex characters, WeCom's 43); a stray quote, space or "
+    "line break from a paste is the usual cause"
+)
+
+
+@pytest.mark.parametrize(
+    ("secret", "what"),
+    [
+        ("Q7zXw9Vt+/&%=Q7zXw9Vt", "it holds another character"),
+        ("Q7zXw9Vt\\Q7zXw9Vt", "it holds another character"),
+        ("Q7zXw9Vté中Q7zXw9Vt", "it holds another character"),
+        ('Q7zXw9Vt"Q7zXw9Vt', "it holds a quote"),
+        ("Q7zXw9Vt Q7zXw9Vt", "it holds a space"),
+        ("Q7zXw9Vt\nQ7zXw9Vt", "it holds a line break"),
+        ("Q7zXw9VtQ7zXw9V", "it has 15 characters"),
+        ("Q7zXw9Vt" * 8 + "Q", "it has 65 characters"),
+    ],
+)
+@pytest.mark.parametrize("entry", ["TokenCache", "get_access_token"])
+def test_a_secret_outside_the_alphabet_is_a_config_error_that_shows_none_of_it(
+    fake: FakeWeChat, ca_file: str, cache: Path, secret: str, what: str, entry: str
+) -> None:
+    def make() -> object:
+        if entry == "TokenCache":
+            return TokenCache(APPID, secret, cache_file=cache, api_bases=[fake.base_url])
+        return get_access_token(APPID, secret, api_base=fake.base_url, cacert=ca_file)
+
+    with pytest.raises(wechat_token.ConfigError) as caught:
+        make()
+    error = caught.value
+    assert error.args == (f"secret: not an AppSecret: {what}",)
+    assert error.hint == SECRET_HINT
+    assert "Q7z" not in repr(error) + str(error) + error.hint
+    assert fake.requests == []
+    assert not cache.exists()
 
 
 # --- One request for many threads and processes ------------------------------------------
@@ -358,7 +411,9 @@ def test_the_whole_story_call_refused_replace_call_again(
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"timeout": -1}, "timeout must be more than 0 and at most 3600 s, retries 0 to 5"),
+        ({"timeout": -1}, "timeout: '-1.0' must be more than 0 and at most 3600"),
+        ({"timeout": 1e400}, "timeout: 'inf' must be more than 0 and at most 3600"),
+        ({"api_base": ""}, "api_base: empty value"),
         ({"api_base": "http://x"}, "api_base: 'http://x' is not an https:// URL; refusing"),
         ({"appid": ""}, "appid: empty value"),
         ({"secret": ""}, "secret: empty value"),

@@ -16,6 +16,7 @@ from wechat_token.cli import _parse_args
 from wechat_token.config import load_settings
 from wechat_token.config_file import CONFIG_KEYS
 from wechat_token.endpoints import TOKEN
+from wechat_token.errors import HINTS
 from wechat_token.lock import CACHE_WAYS_OUT
 
 from conftest import CLI, COMMAND, OUTPUTS, ROOT, Result, VirtualClock
@@ -129,6 +130,13 @@ def one_word(key: str) -> str:
     return f"copy the {key} again from {PAGE[key]}: it is one word of letters and digits"
 
 
+SECRET_HINT = (  # after every "not an AppSecret"
+    f"copy the AppSecret again from {PAGE['appsecret']}: it is 16 to 64 letters, digits, - or "
+    "_ (WeChat's are 32 hex characters, WeCom's 43); a stray quote, space or line break from "
+    "a paste is the usual cause"
+)
+
+
 # (config.ini content or None, environment changes, args) -> exact error message and hint
 BAD_CONFIGS = [
     (  # the example's placeholder, named plainly: it is not a secret to mask
@@ -205,8 +213,8 @@ BAD_CONFIGS = [
         None,
         {"WECHAT_APPSECRET": SECRET + "\x1b"},
         (),
-        "WECHAT_APPSECRET: contains whitespace or a non-printable character",
-        one_word("appsecret"),
+        "WECHAT_APPSECRET: not an AppSecret: it holds another character",
+        SECRET_HINT,
     ),
     (
         None,
@@ -324,8 +332,8 @@ BAD_CONFIGS = [
         None,
         {"WECHAT_APPSECRET": "\udcff\udcfe" + "0123456789abcdef" * 2},
         (),
-        "WECHAT_APPSECRET: contains whitespace or a non-printable character",
-        one_word("appsecret"),
+        "WECHAT_APPSECRET: not an AppSecret: it holds another character",
+        SECRET_HINT,
     ),
     (
         None,
@@ -376,29 +384,108 @@ def test_usage_error_as_json(cli: CLI) -> None:
     )
 
 
-def test_a_short_secret_is_refused(cli: CLI, env: pytest.MonkeyPatch) -> None:
-    """A one-letter "secret" would have that letter masked in every message, JSON keys too."""
-    env.setenv("WECHAT_APPSECRET", "e")
-    assert cli.main("--json") == Result(
-        2,
-        '{"error": "WECHAT_APPSECRET: 1 characters long; an AppID has 18, an AppSecret 32", '
-        f'"hint": "copy the appsecret again from {json.dumps(PAGE["appsecret"])[1:-1]}"}}\n',
-        "error: WECHAT_APPSECRET: 1 characters long; an AppID has 18, an AppSecret 32\n"
-        f"hint: copy the appsecret again from {PAGE['appsecret']}\n",
-    )
+# An AppSecret is 16 to 64 of [A-Za-z0-9_-]; each of these is not one, and is refused with
+# what is wrong with it, never with any of it. Q7zX... is text no message holds by chance.
+ODD = "Q7zXw9Vt"
+NOT_SECRETS = [
+    (ODD + "+/&%=" + ODD, "it holds another character"),  # urlencode() would change these
+    (ODD + "\\" + ODD, "it holds another character"),  # a backslash
+    (ODD + "é中" + ODD, "it holds another character"),  # not ASCII
+    (ODD + "😀" + ODD, "it holds another character"),  # beyond U+FFFF
+    (ODD + "\x1b[2J" + ODD, "it holds another character"),  # a terminal escape
+    (ODD + '"' + ODD, "it holds a quote"),  # inside: a quote at either end is "the quotes"
+    (ODD + "'" + ODD, "it holds a quote"),
+    (ODD + "`" + ODD, "it holds a quote"),
+    (ODD + " " + ODD, "it holds a space"),
+    (ODD + "\t" + ODD, "it holds a space"),
+    (ODD + "\u3000" + ODD, "it holds a space"),  # an ideographic space
+    (ODD + "\n" + ODD, "it holds a line break"),
+    (ODD + "\r\n" + ODD, "it holds a line break"),
+    (ODD + " \n" + ODD, "it holds a line break and a space"),
+    (ODD + '"+ ' + ODD, "it holds a quote and a space and another character"),
+    ((ODD * 2)[:15], "it has 15 characters"),  # one short: the first length refused
+    ((ODD * 9)[:65], "it has 65 characters"),  # one too many
+]
 
 
-def test_a_40000_character_secret_is_refused_at_once(cli: CLI, env: pytest.MonkeyPatch) -> None:
-    """Redacting a huge secret from every message would take seconds."""
-    env.setenv("WECHAT_APPSECRET", "0123456789abcdef" * 2500)
+@pytest.mark.parametrize("json_flag", [(), ("--json",)], ids=["text", "json"])
+@pytest.mark.parametrize(("secret", "what"), NOT_SECRETS)
+def test_a_secret_outside_the_alphabet_is_refused_unshown(
+    cli: CLI,
+    fake: FakeWeChat,
+    env: pytest.MonkeyPatch,
+    secret: str,
+    what: str,
+    json_flag: tuple[str, ...],
+) -> None:
+    """Issue 18, item 1: what is refused is said, and nothing of the value is shown (a
+    secret of other characters could not be found in every form a server echoes it)."""
+    env.setenv("WECHAT_APPSECRET", secret)
+    result = cli.main(*json_flag)
+    error = f"WECHAT_APPSECRET: not an AppSecret: {what}"
+    out = json.dumps({"error": error, "hint": SECRET_HINT}) + "\n" if json_flag else ""
+    assert result == Result(2, out, f"error: {error}\nhint: {SECRET_HINT}\n")
+    assert ODD[:3] not in result.out + result.err
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize(
+    ("secret", "what"),
+    [(s, w) for s, w in NOT_SECRETS if "\n" not in s and "\r" not in s],  # one line each
+)
+def test_a_secret_outside_the_alphabet_in_config_ini_is_refused_unshown(
+    cli: CLI, fake: FakeWeChat, no_env: object, secret: str, what: str
+) -> None:
+    write_config(f"[wechat]\nappid = {APPID}\nappsecret = {secret}\n")
+    result = cli.main()
+    error = f"config.ini: appsecret: not an AppSecret: {what}"
+    assert result == Result(2, "", f"error: {error}\nhint: {SECRET_HINT}\n")
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize(
+    ("secret", "what"),
+    [
+        ("0123456789abcdef" * 2500, "it has 40000 characters"),
+        ("+" * 40000, "it holds another character"),
+    ],
+    ids=["hex", "plus"],
+)
+def test_a_40000_character_secret_is_refused_at_once(
+    cli: CLI, env: pytest.MonkeyPatch, secret: str, what: str
+) -> None:
+    """Redacting a huge secret from every message would take seconds; so would naming each
+    of 40000 odd characters."""
+    env.setenv("WECHAT_APPSECRET", secret)
     start = time.monotonic()
     assert cli.main() == Result(
-        2,
-        "",
-        "error: WECHAT_APPSECRET: 40000 characters long; an AppID has 18, an AppSecret 32\n"
-        f"hint: copy the appsecret again from {PAGE['appsecret']}\n",
+        2, "", f"error: WECHAT_APPSECRET: not an AppSecret: {what}\nhint: {SECRET_HINT}\n"
     )
     assert time.monotonic() - start < 1
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "0123456789abcdef",  # 16 characters: the shortest taken
+        "0123456789abcdef" * 4,  # 64: the longest
+        "0123456789abcdef0123456789ABCDEF",  # WeChat's: 32 hex digits, either case
+        "Ab-_" * 10 + "Z9c",  # WeCom's: 43 of letters, digits, - and _
+        "-_-_-_-_-_-_-_-_",  # nothing but - and _
+    ],
+)
+def test_every_secret_of_the_alphabet_is_sent_as_it_is(
+    cli: CLI, fake: FakeWeChat, env: pytest.MonkeyPatch, secret: str
+) -> None:
+    """Taken, and sent as written: URL-encoding changes no character of the alphabet."""
+    env.setenv("WECHAT_APPSECRET", secret)
+    result = cli.main("--no-cache")
+    assert result == Result(
+        1,
+        "",
+        f"error: errcode 40125: invalid appsecret\nhint: {HINTS[40125]}\n",
+    )
+    assert fake.requests[0].raw_query.endswith(f"&secret={secret}")
 
 
 @pytest.mark.parametrize(
