@@ -582,12 +582,17 @@ def test_any_server_answer_keeps_every_promise(
     """Whatever the server answers: no run of 8 of the secret shown (echoed whole or cut
     short, in any letter case, inside long text, in a web page's title), nothing that acts
     on a terminal, no crash, stdout only a token or one JSON object, every failure with its
-    hint; and a token printed is the one the server sent."""
+    hint; a token printed is the one the server sent; and what is stored (the cache file
+    and its lock) holds no run of the secret either."""
     fake.reset()
     fake.behaviour = (answer.status, answer.body)
     with tempfile.TemporaryDirectory(dir=tmp_path) as folder:
         where = ["--cache-file", os.path.join(folder, "t.json")] if cache else ["--no-cache"]
         result = run_main(cli, [*FAST, *where, *answer.flags], {"WECHAT_APPSECRET": answer.secret})
+        for stored in sorted(Path(folder).iterdir()):  # t.json and t.json.lock, if written
+            text = stored.read_bytes().decode("utf-8", "replace")
+            leak = find_fragment(text, secret_fragments(answer.secret))
+            assert leak is None, f"{stored.name} holds a piece of the AppSecret: {leak!r}"
     json_mode = "--json" in answer.flags
     check_result(result, answer.secret, json_mode)
     assert fake.requests, "an AppSecret of the alphabet: the server must be asked"
