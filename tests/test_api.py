@@ -9,8 +9,6 @@ exceptions, with the AppSecret masked.
 from __future__ import annotations
 
 import json
-import sys
-import threading
 import time
 from pathlib import Path
 
@@ -23,7 +21,7 @@ import wechat_token.http
 import wechat_token.retry
 from wechat_token import AccessToken, TokenCache, get_access_token
 
-from conftest import CLI, ROOT, Children, Result
+from conftest import CLI, Result
 from fake_wechat import APPID, SECRET, FakeWeChat
 
 REFUSED = "fake_token_1"
@@ -229,55 +227,6 @@ def test_errors_have_the_secret_masked(fake: FakeWeChat, ca_file: str, cache: Pa
         _tokens(fake, ca_file, cache).get()
     assert SECRET not in str(caught.value)
     assert "***" in str(caught.value)
-
-
-# --- One request for many threads and processes ------------------------------------------
-
-
-def test_sixteen_threads_on_an_empty_cache_make_one_request(
-    fake: FakeWeChat, ca_file: str, cache: Path
-) -> None:
-    fake.behaviour = "slow"
-    tokens = _tokens(fake, ca_file, cache)
-    got: list[AccessToken] = []
-    threads = [threading.Thread(target=lambda: got.append(tokens.get())) for _ in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert {token.access_token for token in got} == {"fake_token_1"}
-    assert len(got) == 16
-    assert len(fake.requests) == 1
-
-
-WORKER = """
-import sys, threading
-sys.path.insert(0, {root!r})
-from wechat_token import TokenCache
-tokens = TokenCache({appid!r}, {secret!r}, cache_file={cache!r}, api_bases=[{base!r}],
-                    cacert={ca!r})
-got = []
-threads = [threading.Thread(target=lambda: got.append(tokens.get().access_token))
-           for _ in range(4)]
-for thread in threads: thread.start()
-for thread in threads: thread.join(30)
-print(" ".join(got))
-"""
-
-
-def test_eight_processes_of_four_threads_make_one_request(
-    fake: FakeWeChat, ca_file: str, cache: Path, children: Children
-) -> None:
-    fake.behaviour = "slow"
-    code = WORKER.format(
-        root=str(ROOT), appid=APPID, secret=SECRET, cache=str(cache), base=fake.base_url, ca=ca_file
-    )
-    procs = [children.start([sys.executable, "-c", code]) for _ in range(8)]
-    results = [children.finish(proc) for proc in procs]
-    assert [(result.code, result.out.split(), result.err) for result in results] == [
-        (0, ["fake_token_1"] * 4, "")
-    ] * 8
-    assert len(fake.requests) == 1
 
 
 # --- TokenCache.replace(): a refused token is replaced exactly once ---------------------------

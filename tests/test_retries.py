@@ -381,7 +381,7 @@ def test_runs_sharing_a_cache_all_end_by_the_deadline(
     failure = "no answer from 127.0.0.1 within "
     gave_up = "gave up at the time bound of this run: another caller has held"
     assert [error for error in errors if failure not in error and gave_up not in error] == []
-    assert 1 <= sum(failure in error for error in errors)
+    assert sum(failure in error for error in errors) >= 1
     assert 1 <= len(fake.requests) <= count * (retries + 1)
 
 
