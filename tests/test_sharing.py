@@ -82,7 +82,7 @@ def _crowd(
     go.touch()
     results = [children.finish(proc) for proc in procs]
     assert [(result.code, result.err) for result in results] == [(0, "")] * processes
-    return [tuple(each) for result in results for each in json.loads(result.out)]  # type: ignore[misc]
+    return [(each[0], each[1]) for result in results for each in json.loads(result.out)]
 
 
 def test_a_crowd_on_a_refused_account_makes_one_request(
