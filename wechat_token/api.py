@@ -58,6 +58,7 @@ class TokenCache:
             proxy=proxy,
             timeout=timeout,
             retries=retries,
+            log=log,
         )
         self._log = log or (lambda _text: None)
         # The token, the time.monotonic() until which it is used (its expiry less the
@@ -145,6 +146,7 @@ def get_access_token(
         force_refresh=force_refresh,
         use_cache=False,
         bases_origin="api_base",
+        log=log,
     )
     return fetch(
         settings.endpoint,
