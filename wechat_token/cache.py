@@ -131,7 +131,7 @@ def cached_access_token(
         try:
             token = fetch_with_retries(settings, log, deadline, clock=clock, sleep=sleep)
         except WeChatAPIError as error:  # WeChat's answer: the others waiting get it too
-            if why := _store(path, _refused(path, wanted, error, log), log):
+            if why := _store(path, _refused(path, wanted, error), log):
                 log(f"cache: could not save the refusal in {path}: {why}")
             raise
         if refused is not None and token.access_token == refused:  # stable_token does this
@@ -198,9 +198,7 @@ def _cache_hit(
     return None
 
 
-def _refused(
-    path: str, wanted: CacheEntry, error: WeChatAPIError, log: Callable[[str], None]
-) -> CacheEntry:
+def _refused(path: str, wanted: CacheEntry, error: WeChatAPIError) -> CacheEntry:
     """The entry with WeChat's refusal beside the token it holds (which stays usable by
     those it is good for), or an entry that holds only the refusal."""
     refusal = {
@@ -209,7 +207,10 @@ def _refused(
         "errcode": error.errcode,
         "errmsg": error.errmsg[:MAX_ERRMSG],
     }
-    entry = _read_cache(path, log) or wanted
+    try:
+        entry = _read_cache(path, lambda _: None) or wanted
+    except ConfigError:  # unreadable: WeChat's answer is what this caller reports
+        entry = wanted
     return entry._replace(refusal=refusal)
 
 
