@@ -388,7 +388,7 @@ def _yes_no(value: str, origin: str) -> bool:
 def _seconds(value: str, origin: str) -> float:
     hint = f"the default is {DEFAULT_TIMEOUT:g}"
     try:
-        seconds = float(value)
+        seconds = float(value if value.isascii() else "not ASCII")  # Python reads "٣" as 3
     except ValueError:
         raise ConfigError(f"{origin}: '{value}' is not a number of seconds", hint=hint) from None
     if not 0 < seconds <= http.MAX_TIMEOUT:  # also refuses nan and inf
