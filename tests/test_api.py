@@ -9,12 +9,12 @@ exceptions, with the AppSecret masked.
 from __future__ import annotations
 
 import json
-import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import wechat_token
 import wechat_token.errors
@@ -22,8 +22,9 @@ import wechat_token.fetch
 import wechat_token.http
 import wechat_token.retry
 from wechat_token import AccessToken, TokenCache, get_access_token
+from wechat_token.redact import redact
 
-from conftest import CLI, ROOT, Children, Result
+from conftest import CLI, Result
 from fake_wechat import APPID, SECRET, FakeWeChat
 
 REFUSED = "fake_token_1"
@@ -284,55 +285,6 @@ def test_a_secret_outside_the_alphabet_is_a_config_error_that_shows_none_of_it(
     assert not cache.exists()
 
 
-# --- One request for many threads and processes ------------------------------------------
-
-
-def test_sixteen_threads_on_an_empty_cache_make_one_request(
-    fake: FakeWeChat, ca_file: str, cache: Path
-) -> None:
-    fake.behaviour = "slow"
-    tokens = _tokens(fake, ca_file, cache)
-    got: list[AccessToken] = []
-    threads = [threading.Thread(target=lambda: got.append(tokens.get())) for _ in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert {token.access_token for token in got} == {"fake_token_1"}
-    assert len(got) == 16
-    assert len(fake.requests) == 1
-
-
-WORKER = """
-import sys, threading
-sys.path.insert(0, {root!r})
-from wechat_token import TokenCache
-tokens = TokenCache({appid!r}, {secret!r}, cache_file={cache!r}, api_bases=[{base!r}],
-                    cacert={ca!r})
-got = []
-threads = [threading.Thread(target=lambda: got.append(tokens.get().access_token))
-           for _ in range(4)]
-for thread in threads: thread.start()
-for thread in threads: thread.join(30)
-print(" ".join(got))
-"""
-
-
-def test_eight_processes_of_four_threads_make_one_request(
-    fake: FakeWeChat, ca_file: str, cache: Path, children: Children
-) -> None:
-    fake.behaviour = "slow"
-    code = WORKER.format(
-        root=str(ROOT), appid=APPID, secret=SECRET, cache=str(cache), base=fake.base_url, ca=ca_file
-    )
-    procs = [children.start([sys.executable, "-c", code]) for _ in range(8)]
-    results = [children.finish(proc) for proc in procs]
-    assert [(result.code, result.out.split(), result.err) for result in results] == [
-        (0, ["fake_token_1"] * 4, "")
-    ] * 8
-    assert len(fake.requests) == 1
-
-
 # --- TokenCache.replace(): a refused token is replaced exactly once ---------------------------
 
 
@@ -447,3 +399,76 @@ def test_a_fifo_as_cacert_is_refused_before_any_lock(tmp_path: Path, cache: Path
     with pytest.raises(wechat_token.ConfigError, match=f"^{message}$"):
         get_access_token(APPID, SECRET, cacert=fifo)
     assert not cache.exists()
+
+
+# --- Any argument: only the documented exceptions ---------------------------------------
+
+ANYTHING = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.text(),
+    st.binary(),
+    st.lists(st.one_of(st.text(), st.integers(), st.none())),
+    st.tuples(st.text()),
+    st.dictionaries(st.text(), st.text()),
+    st.builds(object),
+    st.sampled_from([SECRET, SECRET.upper(), [SECRET], "wx" + SECRET[:16], "https://" + SECRET]),
+)
+DOCUMENTED = (
+    wechat_token.ConfigError,
+    wechat_token.WeChatAPIError,
+    wechat_token.TransportError,  # TLSError and ResponseError are kinds of it
+)
+TOKEN_CACHE_ARGUMENTS = ["appid", "secret", "stable", "cache_file", "api_bases", "cacert"]
+TOKEN_CACHE_ARGUMENTS += ["proxy", "timeout", "retries", "log"]
+GET_ARGUMENTS = ["appid", "secret", "api_base", "stable", "force_refresh", "cacert", "timeout"]
+GET_ARGUMENTS += ["proxy", "log"]
+
+
+def _harmless(name: str, value: object, closed_proxy: str) -> object:
+    """The value, unless it would send a request beyond 127.0.0.1: a valid proxy URL (a
+    bare word is a host name) goes to a closed port on loopback instead."""
+    if name != "proxy" or not isinstance(value, str) or not value:
+        return value
+    valid = wechat_token.http.matched_url(wechat_token.http.PROXY_URL, value) is not None
+    return closed_proxy if valid else value
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.sampled_from(TOKEN_CACHE_ARGUMENTS + GET_ARGUMENTS), value=ANYTHING)
+def test_any_argument_gives_a_token_or_a_documented_exception_and_never_the_secret(
+    fake: FakeWeChat, ca_file: str, tmp_path: Path, closed_port: int, name: str, value: object
+) -> None:
+    """Every argument of TokenCache and get_access_token, given any value: the call works,
+    or raises one of the documented exceptions, and nothing it raises shows the secret."""
+    closed_proxy = f"http://127.0.0.1:{closed_port}"
+    value = _harmless(name, value, closed_proxy)
+    try:
+        if name in TOKEN_CACHE_ARGUMENTS:
+            arguments: dict[str, object] = {
+                "appid": APPID,
+                "secret": SECRET,
+                "cache_file": str(tmp_path / "token.json"),
+                "api_bases": [fake.base_url],
+                "cacert": ca_file,
+                "timeout": 2,
+                name: value,
+            }
+            TokenCache(**arguments).get()  # type: ignore[arg-type]
+        if name in GET_ARGUMENTS:
+            arguments = {"api_base": fake.base_url, "cacert": ca_file, "timeout": 2, name: value}
+            appid, secret = arguments.pop("appid", APPID), arguments.pop("secret", SECRET)
+            get_access_token(appid, secret, **arguments)  # type: ignore[arg-type]
+    except DOCUMENTED as error:
+        shown = f"{error} {error!r} {error.args!r} {error.hint}"
+        assert redact(shown, SECRET) == shown, shown
+
+
+@pytest.mark.parametrize("base", ["https://apí.weixin.qq.com", "https://api.weixin.qq.com/é"])
+def test_a_non_ascii_api_base_is_a_config_error_before_any_request(base: str) -> None:
+    """It raised UnicodeEncodeError, whose args held the whole URL with the secret."""
+    with pytest.raises(wechat_token.ConfigError) as caught:
+        get_access_token(APPID, SECRET, api_base=base)
+    assert caught.value.args == (f"api_base: '{base}' is not an https:// URL; refusing",)

@@ -315,15 +315,9 @@ def lock_held(cache: Path) -> Iterator[int]:
         os.close(fd)  # releases the lock, if the test has not
 
 
-def note_key(cli: CLI) -> str:
-    """Which request a note is about, as a run of cli.main() (no proxy) looks for it."""
-    fingerprint = wechat_token.cache.secret_fingerprint(SECRET)
-    return f"{APPID} /cgi-bin/token {cli.fake.base_url} {fingerprint} {cli.ca_file} None"
-
-
 class WhileWaiting(VirtualClock):
     """A virtual clock that does `action` at the run's first wait for the lock: what the
-    process holding it does in that moment (leave a note, let go of the lock)."""
+    process holding it does in that moment (let go of the lock, say)."""
 
     def __init__(self, action: Callable[[], None]) -> None:
         super().__init__()
@@ -337,91 +331,116 @@ class WhileWaiting(VirtualClock):
 
 
 @pytest.mark.skipif(os.name != "posix", reason="fcntl")
-def test_a_stuck_lock_holder_is_an_error_not_a_hang(
+def test_a_stuck_lock_holder_is_an_error_not_a_hang_and_says_for_how_long(
     cli: CLI, clock: VirtualClock, cache_file: Path
 ) -> None:
-    with lock_held(cache_file):
+    with lock_held(cache_file) as fd:
+        taken = time.time() - 12
+        os.utime(fd, (taken, taken))  # the holder took it 12 s ago (lock() dates the file)
         start = clock()
         result = cli.main("--timeout", "0.2", "--retries", "0", clock=clock)
         elapsed = clock() - start
-    assert result == Result(
-        3,
-        "",
-        "error: gave up at the time bound of this run: another process holds "
-        f"{cache_file}.lock, and has left no note of what it is doing\n"
-        "hint: run this again once that process is done (it ends by itself), or give this "
-        "run its own --cache-file\n",
+    assert (result.code, result.out) == (3, "")
+    assert re.fullmatch(
+        "error: gave up at the time bound of this run: another caller has held "
+        f"{re.escape(str(cache_file))}.lock for 12\\.[0-9] s\n"
+        "hint: it stops by itself within its own time bound: run this again then, or give "
+        "this run its own --cache-file\n",
+        result.err,
     )
-    assert 0.7 <= elapsed < 2.5  # time_bound(0, 0.2): the 0.2 s timeout, plus 0.5 s
+    # The attempts of a run with --timeout 0.2 --retries 0 end within 0.2 s; the wait for
+    # the lock ends MIN_ATTEMPT (0.1 s) before that, leaving time for one short attempt.
+    assert 0.1 <= elapsed < 0.6
     assert set(clock.waits) == {wechat_token.lock.LOCK_POLL}
 
 
 @pytest.mark.skipif(os.name != "posix", reason="fcntl")
-def test_giving_up_on_a_holder_that_is_fetching_says_what_it_is_doing(
-    cli: CLI, fake: FakeWeChat, clock: VirtualClock, cache_file: Path
-) -> None:
-    with lock_held(cache_file) as fd:
-        attempt = wechat_token.TransportError("no answer from 127.0.0.1 within 10 s")
-        deadline = time.monotonic() + 20  # it stops within 20 s
-        wechat_token.lock.leave_note(fd, note_key(cli), "fetching", attempt, deadline)
-        result = cli.main("--timeout", "0.2", "--retries", "0", clock=clock)
-    assert (result.code, result.out) == (3, "")
-    assert re.fullmatch(
-        "error: gave up at the time bound of this run: another process holds "
-        f"{re.escape(str(cache_file))}.lock, fetching a token for this account; its last "
-        r"attempt: no answer from 127\.0\.0\.1 within 10 s; it stops within (20\.0|19\.\d) s\n"
-        "hint: run this again once that process is done [(]it ends by itself[)], or give "
-        "this run its own --cache-file\n",
-        result.err,
-    )
-    assert fake.requests == []
+def test_taking_the_lock_dates_the_lock_file(cache_file: Path) -> None:
+    """What the waiters read to say how long the lock has been held."""
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    lock_file = Path(f"{cache_file}.lock")
+    lock_file.touch()
+    os.utime(lock_file, (1_000_000, 1_000_000))  # 1970
+    before = time.time()
+    fd = wechat_token.lock.lock(str(cache_file), time.monotonic() + 5, print)
+    try:
+        assert before - 1 <= lock_file.stat().st_mtime <= time.time() + 1
+    finally:
+        wechat_token.lock.unlock(fd)
 
 
 @pytest.mark.skipif(os.name != "posix", reason="fcntl")
-def test_a_failure_the_holder_noted_is_reported_without_asking_again(
+def test_a_refusal_another_caller_got_is_the_answer_and_nothing_is_asked(
     cli: CLI, fake: FakeWeChat, cache_file: Path
 ) -> None:
-    """The holder got 40164 and let go of the lock: the run that waited reports that
-    answer, and makes no request of its own (it would get the same)."""
+    """While this run waits for the lock, another run (a real process) asks, is refused
+    with 40164, stores the refusal and lets go: this run reports that answer, and makes
+    no request of its own (it would get the same, and spend the quota)."""
+    fake.behaviour = 40164
     with lock_held(cache_file) as fd:
 
-        def fail_and_let_go() -> None:
-            refusal = wechat_token.WeChatAPIError(40164, ERRMSG[40164])
-            wechat_token.lock.leave_note(fd, note_key(cli), "failed", refusal, time.monotonic())
+        def another_run_is_refused() -> None:
             fcntl.flock(fd, fcntl.LOCK_UN)
+            assert cli.run().code == 1
 
-        result = cli.main(clock=WhileWaiting(fail_and_let_go))
+        result = cli.main(clock=WhileWaiting(another_run_is_refused))
     assert (result.code, result.out) == (1, "")
-    assert result.err.startswith(
-        f"error: errcode 40164: {ERRMSG[40164]} (another process got this answer while this "
-        "one waited for it)\nhint: add 203.0.113.7 to the IP whitelist"
+    assert re.match(
+        f"error: errcode 40164: {re.escape(ERRMSG[40164])} [(]WeChat's answer to another "
+        "caller [0-9.]+ s ago; it is asked again 5 s after[)]\nhint: add 203.0.113.7 to the "
+        "IP whitelist",
+        result.err,
     )
-    assert fake.requests == []
+    assert len(fake.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("age", "secret", "requests"),
+    [(1, SECRET, 0), (6, SECRET, 1), (1, "Another_Secret-0123456789", 1)],
+    ids=["fresh", "older-than-5-s", "another-secret"],
+)
+def test_a_stored_refusal_is_shared_for_5_s_and_only_with_the_same_account(
+    cli: CLI,
+    fake: FakeWeChat,
+    env: pytest.MonkeyPatch,
+    cache_file: Path,
+    age: float,
+    secret: str,
+    requests: int,
+) -> None:
+    fake.behaviour = 40164
+    assert cli.main().code == 1
+    entry = json.loads(cache_file.read_text())
+    assert (entry["value"], entry["refusal"]["errcode"]) == ("", 40164)
+    entry["refusal"]["at"] -= age
+    cache_file.write_text(json.dumps(entry))
+    env.setenv("WECHAT_APPSECRET", secret)
+    fake.requests.clear()
+    assert cli.main().code == 1
+    assert len(fake.requests) == requests
+
+
+def test_a_refusal_leaves_the_cached_token_for_those_it_is_good_for(
+    cli: CLI, fake: FakeWeChat, cache_file: Path
+) -> None:
+    """--force-refresh refused (a quota, say): the token in the cache is still good, and
+    the next run gets it, not the refusal."""
+    assert cli.main() == Result(0, "fake_token_1\n", "")
+    fake.behaviour = 45009
+    assert cli.main("--force-refresh").code == 1
+    assert cli.main() == Result(0, "fake_token_1\n", "")
+    assert len(fake.requests) == 2
 
 
 @pytest.mark.skipif(os.name != "posix", reason="fcntl")
-@pytest.mark.parametrize(
-    ("later", "code"),
-    [(60, 3), (0, 3.0)],
-    ids=["dated-a-minute-ahead", "float-exit-code-and-no-kind"],
-)
-def test_a_forged_note_in_the_lock_file_is_ignored(
-    cli: CLI, fake: FakeWeChat, cache_file: Path, later: float, code: float
+def test_a_good_token_is_served_while_another_caller_holds_the_lock(
+    cli: CLI, fake: FakeWeChat, clock: VirtualClock, cache_file: Path
 ) -> None:
-    """A note of the right key that is not one the tool writes (no kind, an exit code as a
-    float), or one dated in the future, is no news: the run fetches its own token. The note
-    is written while the run waits for the lock, as a real lock holder's would be."""
-    assert cli.main().code == 0
-    with lock_held(cache_file) as fd:
-
-        def forge_and_let_go() -> None:
-            note = {"at": time.time() + later, "key": note_key(cli), "state": "failed"}
-            note.update(exit_code=code, message="forged", hint="h")
-            os.pwrite(fd, json.dumps(note).encode(), 0)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-
-        result = cli.main("--force-refresh", clock=WhileWaiting(forge_and_let_go))
-    assert result == Result(0, "fake_token_2\n", "")
+    """A run that --force-refresh-es holds the lock: the others need not wait for it."""
+    assert cli.main() == Result(0, "fake_token_1\n", "")
+    with lock_held(cache_file):
+        assert cli.main(clock=clock) == Result(0, "fake_token_1\n", "")
+    assert clock.waits == []
 
 
 @pytest.mark.skipif(not hasattr(os, "O_NOFOLLOW"), reason="needs O_NOFOLLOW")

@@ -800,3 +800,12 @@ def test_a_comment_after_a_value_is_named_as_such(cli: CLI, no_env: object, comm
         "error: config.ini: appid: a comment after the value\n"
         "hint: config.ini takes comments on lines of their own, starting with ; or #\n",
     )
+
+
+def test_a_timeout_in_digits_other_than_ascii_is_refused(cli: CLI, fake: FakeWeChat) -> None:
+    """Python's float() reads Arabic-Indic ٣ as 3; a config file's reader should not."""
+    result = cli.main("--timeout", "\u0663")
+    assert result == Result(
+        2, "", "error: --timeout: '\u0663' is not a number of seconds\nhint: the default is 10\n"
+    )
+    assert fake.requests == []

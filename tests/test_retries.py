@@ -367,8 +367,9 @@ def test_runs_sharing_a_cache_all_end_by_the_deadline(
     of their own. The bound is counted from a run's first line (its main() has begun), not
     from the spawn, so that a busy machine's slow start of ten Pythons does not count.
 
-    One of them (the lock holder) asks WeChat; the others wait for it, then report its
-    failure as "another process" failing, never as a lock that "is stuck", and ask nothing.
+    One of them (the lock holder) asks WeChat; the others wait for it. A failure on the
+    way is not shared (it belongs to the holder's path): a waiter that gets the lock with
+    time left tries its own path, and one that does not says how long the lock was held.
     """
     fake.behaviour = "hang"
     cache = str(tmp_path / "token.json")
@@ -386,14 +387,11 @@ def test_runs_sharing_a_cache_all_end_by_the_deadline(
     results = [run.result() for run in runs]
     assert [(result.code, result.out) for result in results] == [(3, "")] * count
     errors = [_error_line(result.err) for result in results]
-    assert not [result.err for result in results if "stuck" in result.err]
-    holders = [error for error in errors if "another process" not in error]
-    assert len(holders) == 1, f"not one lock holder: {errors}"
-    assert 1 <= len(fake.requests) <= retries + 1
-    if retries:  # the waiters had time to see the holder fail, and say how
-        failure = f"no answer from 127.0.0.1 within {timeout:g} s"
-        assert failure in holders[0]
-        assert [error for error in errors if failure not in error] == []
+    failure = "no answer from 127.0.0.1 within "
+    gave_up = "gave up at the time bound of this run: another caller has held"
+    assert [error for error in errors if failure not in error and gave_up not in error] == []
+    assert sum(failure in error for error in errors) >= 1
+    assert 1 <= len(fake.requests) <= count * (retries + 1)
 
 
 def _error_line(err: str) -> str:

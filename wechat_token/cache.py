@@ -1,8 +1,13 @@
-"""The file cache: one credential per account and endpoint, shared by every process.
+"""The file cache: one entry per account and endpoint, shared by every thread and process.
 
-The whole "read; if stale, fetch and store" runs under the lock of wechat_token.lock,
-so processes started together make one request and get one token. What is cached is
-whatever the settings' endpoint hands out, with its lifetime.
+What callers share is WeChat's answer: a token, or a refusal (an errcode), which is kept
+REFUSAL_KEPT seconds so that a crowd on a refused account makes one request. A failure
+on the way (timeout, proxy, TLS, DNS) is not shared: it belongs to the path its caller
+took, and each caller tries its own path within its own time bound.
+
+A good entry is read without the lock (the file is replaced whole, atomically); a fetch,
+and the read just before it, run under the lock of wechat_token.lock, so callers that
+start together make one request and get one token.
 """
 
 from __future__ import annotations
@@ -15,12 +20,11 @@ from collections.abc import Callable
 
 from wechat_token import lock
 from wechat_token.endpoints import MAX_EXPIRES_IN, USABLE, AccessToken, realm, whole_number
-from wechat_token.errors import ConfigError, WeChatTokenError
+from wechat_token.errors import ConfigError, WeChatAPIError
 from wechat_token.fetch import fetch
 from wechat_token.files import read_small_file, replace_file
-from wechat_token.http import proxy_shown
 from wechat_token.redact import redact
-from wechat_token.retry import MIN_ATTEMPT, time_bound, with_retries
+from wechat_token.retry import MIN_ATTEMPT, longest_wait, with_retries
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, which mypy reads as True: typing costs 9 ms a run
 
@@ -28,22 +32,29 @@ if TYPE_CHECKING:
     from wechat_token.config import Settings
 
 CACHE_MARGIN = 300  # seconds: a cached token with less left than this is not reused
-HANDOVER = 0.1  # seconds a lock holder keeps to leave its news for the processes waiting
+REFUSAL_KEPT = 5  # seconds a refusal from WeChat is the answer for every caller
+MAX_ERRMSG = 2000  # characters of a refusal's errmsg kept (WeChat's are under 200)
 
 
 class CacheEntry(
-    namedtuple("CacheEntry", "appid endpoint realm secret_sha256 value expires_in expires_at")
+    namedtuple(
+        "CacheEntry",
+        "appid endpoint realm secret_sha256 value expires_in expires_at refusal",
+        defaults=(None,),
+    )
 ):
-    """What the cache file holds: the credential, and what it is valid for."""
+    """What the cache file holds: the credential, what it is valid for, and WeChat's last
+    refusal for this account, if any."""
 
     __slots__ = ()
     appid: str
     endpoint: str  # the endpoint's path: /cgi-bin/token, /cgi-bin/stable_token
     realm: str  # where the token is good (endpoints.realm): WeChat's domains are one
     secret_sha256: str  # a one-way fingerprint: a new AppSecret means a new token
-    value: str  # the access_token
+    value: str  # the access_token; "" for none (an entry that holds only a refusal)
     expires_in: int  # the lifetime WeChat gave, in seconds
     expires_at: float  # Unix time
+    refusal: dict[str, object] | None  # {"account", "at", "errcode", "errmsg"}
 
 
 def margin(expires_in: float) -> float:
@@ -92,50 +103,63 @@ def cached_access_token(
     """The cached token while it is good, else a new one, stored for the next caller.
 
     Returns the token (with the time it has left) and whether it came from the cache.
+    Raises WeChat's refusal if another caller got one in the last REFUSAL_KEPT seconds.
     The whole run, waiting for the lock included, ends within time_bound(retries,
     timeout) of `started` (on `clock`; default: now). Every wait, for the lock or before
     a retry, is `sleep`.
 
     `refused`: a token an API call refused (40001, 42001, 40014). It is replaced once:
     if the cache still holds it, or nothing good, a new token is fetched; if the cache
-    holds another good token, another process has replaced it already, and that is used.
+    holds another good token, another caller has replaced it already, and that is used.
     """
-    deadline = (started or clock()) + time_bound(settings.retries, settings.timeout)
+    # The attempts end by `deadline`; OWN_WORK, the rest of the time bound, is the run's.
+    deadline = (started or clock()) + longest_wait(settings.retries, settings.timeout)
     path = settings.cache_file
     if path is None:  # --no-cache
         return fetch_with_retries(settings, log, deadline, clock=clock, sleep=sleep), False
     wanted = _wanted(settings, time.time())
-    # Who may share a failure: the same request, by the same way (CA bundle, proxy).
-    way = settings.proxy and proxy_shown(settings.proxy)  # None: the environment's
-    key = f"{_request_key(wanted)} {settings.cacert or ''} {way!r}"
-    since = time.time()  # a failure noted after this is news to this run
-    fd = lock.lock(path, deadline, key, since, log, clock=clock, sleep=sleep)
+    if not settings.force_refresh and (hit := _unlocked_hit(settings, wanted, refused)):
+        log(f"cache: token from {path}, valid for {hit.expires_in} s more")
+        return hit, True
+    fd = lock.lock(path, deadline - MIN_ATTEMPT, log, clock=clock, sleep=sleep)
     try:
-        hit = None if settings.force_refresh else _cache_hit(settings, path, wanted, refused, log)
         if settings.force_refresh:
             log(f"cache: --force-refresh, not reading {path}")
-        if hit is not None:
+        elif hit := _cache_hit(settings, path, wanted, refused, log):  # stored meanwhile?
             return hit, True
-        failure = lock.noted_failure(fd, key, since)
-        if failure:  # another process asked while this one waited: do not ask again
-            raise failure
-
-        def note(error: WeChatTokenError | None, state: str) -> None:
-            lock.leave_note(fd, key, state, error, deadline, clock=clock)
-
         asked_at = time.time()  # the token's lifetime counts from here: the safe side
-        token = _fetch_noted(settings, log, deadline, note, clock, sleep)
+        try:
+            token = fetch_with_retries(settings, log, deadline, clock=clock, sleep=sleep)
+        except WeChatAPIError as error:  # WeChat's answer: the others waiting get it too
+            if why := _store(path, _refused(path, wanted, error), log):
+                log(f"cache: could not save the refusal in {path}: {why}")
+            raise
         if refused is not None and token.access_token == refused:  # stable_token does this
             warn(
                 "WeChat handed back the very token that was refused; not forcing a refresh on "
                 "its own: if that token leaked, run with --force-refresh"
             )
-        _store(path, wanted._replace(expires_at=asked_at), token, log, warn)
-        note(None, "")  # no news: the token is in the cache
+        entry = wanted._replace(
+            value=token.access_token,
+            expires_in=token.expires_in,
+            expires_at=asked_at + token.expires_in,
+        )
+        if why := _store(path, entry, log):
+            _forget(path, f"could not save the token in {path}: {why}", warn)
         return token, False
     finally:
-        if fd is not None:
-            os.close(fd)  # closing the lock file releases the lock
+        lock.unlock(fd)
+
+
+def _unlocked_hit(
+    settings: Settings, wanted: CacheEntry, refused: str | None
+) -> AccessToken | None:
+    """The cache's answer, read without the lock: the file is replaced whole, never
+    half-written. Whatever cannot be read here is read again, and reported, under it."""
+    try:
+        return _cache_hit(settings, str(settings.cache_file), wanted, refused, lambda _: None)
+    except ConfigError:
+        return None
 
 
 def _cache_hit(
@@ -145,7 +169,8 @@ def _cache_hit(
     refused: str | None,
     log: Callable[[str], None],
 ) -> AccessToken | None:
-    """The cached token, if it can be used now; None, with the reason under -v, if not."""
+    """The cached token, if it can be used now; None, with the reason under -v, if not.
+    Raises the refusal another caller got from WeChat in the last REFUSAL_KEPT seconds."""
     entry = _read_cache(path, log)
     if entry is None:
         return None
@@ -155,92 +180,89 @@ def _cache_hit(
         why_not = "its token holds a piece of the AppSecret"
     if not why_not and entry.value == refused:
         why_not = "it is the token that was refused"
-    if why_not:
-        log(f"cache: not using the token in {path}: {why_not}")
-        return None
-    left = int(entry.expires_at - now)  # whole seconds, as --json says it too
-    log(f"cache: token from {path}, valid for {left} s more")
-    return AccessToken(entry.value, left)
-
-
-def _fetch_noted(
-    settings: Settings,
-    log: Callable[[str], None],
-    deadline: float,
-    note: Callable[[WeChatTokenError | None, str], None],
-    clock: Callable[[], float],
-    sleep: Callable[[float], object],
-) -> AccessToken:
-    note(None, "fetching")
-    try:  # stop asking a moment early, to leave the news before the waiters give up
-        return fetch_with_retries(
-            settings, log, deadline - HANDOVER, note, clock=clock, sleep=sleep
+    if not why_not:
+        left = int(entry.expires_at - now)  # whole seconds, as --json says it too
+        log(f"cache: token from {path}, valid for {left} s more")
+        return AccessToken(entry.value, left)
+    refusal = entry.refusal or {}
+    age = now - float(refusal.get("at", 0))  # type: ignore[arg-type]
+    if refusal.get("account") == _account(wanted) and 0 <= age <= REFUSAL_KEPT:
+        error = WeChatAPIError(refusal["errcode"], refusal["errmsg"])  # type: ignore[arg-type]
+        error.args = (
+            f"{error} (WeChat's answer to another caller {age:.1f} s ago; it is asked "
+            f"again {REFUSAL_KEPT} s after)",
         )
-    except WeChatTokenError as error:
-        note(error, "failed")
-        raise
+        raise error
+    if entry.value:
+        log(f"cache: not using the token in {path}: {why_not}")
+    return None
 
 
-def _store(
-    path: str,
-    wanted: CacheEntry,
-    token: AccessToken,
-    log: Callable[[str], None],
-    warn: Callable[[str], None],
-) -> None:
-    """Save the token for the next caller; `wanted.expires_at` is when it was asked for."""
-    entry = wanted._replace(
-        value=token.access_token,
-        expires_in=token.expires_in,
-        expires_at=wanted.expires_at + token.expires_in,
-    )
+def _refused(path: str, wanted: CacheEntry, error: WeChatAPIError) -> CacheEntry:
+    """The entry with WeChat's refusal beside the token it holds (which stays usable by
+    those it is good for), or an entry that holds only the refusal."""
+    refusal = {
+        "account": _account(wanted),
+        "at": time.time(),
+        "errcode": error.errcode,
+        "errmsg": error.errmsg[:MAX_ERRMSG],
+    }
+    try:
+        entry = _read_cache(path, lambda _: None) or wanted
+    except ConfigError:  # unreadable: WeChat's answer is what this caller reports
+        entry = wanted
+    return entry._replace(refusal=refusal)
+
+
+def _store(path: str, entry: CacheEntry, log: Callable[[str], None]) -> str:
+    """Save the entry for the next caller; "" if saved, else why not."""
     try:
         replace_file(path, json.dumps(entry._asdict()).encode())
-        log(f"cache: token saved in {path}")
-    except OSError as error:  # the token is good: print it, but say what went wrong
-        why = f"could not save the token in {path}: {error.strerror}"
-        try:  # the entry left would be a token that this fetch has replaced
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
-        except OSError as unlink_error:
-            warn(
-                f"{why}; nor remove the old entry ({unlink_error.strerror}): the next run may "
-                "print the token this run replaced, which WeChat no longer accepts"
-            )
-            return
-        warn(f"{why}; the old entry is removed, so the next run fetches a new token")
+    except OSError as error:
+        return error.strerror or "error"
+    log(f"cache: {'refusal' if entry.refusal else 'token'} saved in {path}")
+    return ""
+
+
+def _forget(path: str, why: str, warn: Callable[[str], None]) -> None:
+    """The new token could not be saved: remove the entry, which holds the token this
+    fetch has replaced (WeChat stops accepting it within 5 minutes)."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as error:
+        warn(
+            f"{why}; nor remove the old entry ({error.strerror}): the next run may "
+            "print the token this run replaced, which WeChat no longer accepts"
+        )
+        return
+    warn(f"{why}; the old entry is removed, so the next run fetches a new token")
 
 
 def fetch_with_retries(
     settings: Settings,
     log: Callable[[str], None],
     deadline: float,
-    note: Callable[[WeChatTokenError, str], None] = lambda _error, _state: None,
     *,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], object] = time.sleep,
 ) -> AccessToken:
     """A new token from WeChat, with the retries and failover that settings allow, by
-    `deadline` on `clock`. `note` hears of each failed attempt, for the processes
-    waiting for the cache."""
+    `deadline` on `clock`."""
 
     def attempt(api_base: str, seconds_left: float) -> AccessToken:
-        try:
-            return fetch(
-                settings.endpoint,
-                settings.appid,
-                settings.secret,
-                api_base,
-                force_refresh=settings.force_refresh,
-                cacert=settings.cacert,
-                timeout=max(MIN_ATTEMPT, min(settings.timeout, seconds_left)),
-                proxy=settings.proxy,
-                log=log,
-            )
-        except WeChatTokenError as error:
-            note(error, "fetching")
-            raise
+        return fetch(
+            settings.endpoint,
+            settings.appid,
+            settings.secret,
+            api_base,
+            force_refresh=settings.force_refresh,
+            cacert=settings.cacert,
+            timeout=max(MIN_ATTEMPT, min(settings.timeout, seconds_left)),
+            proxy=settings.proxy,
+            log=log,
+        )
 
     return with_retries(
         attempt, settings.api_bases, settings.retries, log, deadline, clock=clock, sleep=sleep
@@ -260,9 +282,9 @@ def _wanted(settings: Settings, now: float) -> CacheEntry:
     )
 
 
-def _request_key(wanted: CacheEntry) -> str:
-    """Which request a noted failure was for: only the same request may share it."""
-    return " ".join((wanted.appid, wanted.endpoint, wanted.realm, wanted.secret_sha256))
+def _account(entry: CacheEntry) -> str:
+    """Whose refusal it is: the same AppID, endpoint, realm and AppSecret."""
+    return " ".join((entry.appid, entry.endpoint, entry.realm, entry.secret_sha256))
 
 
 def _read_cache(path: str, log: Callable[[str], None]) -> CacheEntry | None:
@@ -287,11 +309,23 @@ def _read_cache(path: str, log: Callable[[str], None]) -> CacheEntry | None:
 
 def _well_formed(entry: CacheEntry) -> bool:
     """Each field has the type and range it should: the file may be edited or cut short."""
+    refusal = entry.refusal
+    if refusal is not None and not (
+        isinstance(refusal, dict)
+        and isinstance(refusal.get("account"), str)
+        and isinstance(refusal.get("at"), (int, float))
+        and whole_number(refusal.get("errcode"))
+        and isinstance(refusal.get("errmsg"), str)
+    ):
+        return False
+    token = (
+        whole_number(entry.expires_in)
+        and 0 < entry.expires_in <= MAX_EXPIRES_IN
+        and bool(USABLE.fullmatch(entry.value))
+    )
     return (
         all(isinstance(text, str) for text in entry[:5])
-        and whole_number(entry.expires_in)
-        and 0 < entry.expires_in <= MAX_EXPIRES_IN
+        and (token or (entry.value == "" and refusal is not None))  # or a refusal alone
         and isinstance(entry.expires_at, (int, float))
         and 0 <= entry.expires_at < 1e12  # a Unix time; also false for nan and inf
-        and bool(USABLE.fullmatch(entry.value))
     )

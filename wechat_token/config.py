@@ -118,38 +118,49 @@ def api_settings(
     force_refresh: bool = False,
     use_cache: bool = True,
     bases_origin: str = "api_bases",
+    log: object = None,
 ) -> Settings:
     """The settings of a TokenCache or of get_access_token. Python values of the wrong
-    type are refused here; each value is then checked by settings(), as the command's."""
-    _of_type("appid", appid, (str,), "a str")
-    _of_type("secret", secret, (str,), "a str")
-    _of_type("stable", stable, (bool,), "True or False")
-    _of_type("force_refresh", force_refresh, (bool,), "True or False")
-    _of_type("timeout", timeout, (int, float), "a number of seconds")
-    _of_type("retries", retries, (int,), "an int")
-    _of_type("proxy", proxy, (str, type(None)), "a str or None")
-    cacert = _path_or_none("cacert", cacert)
-    cache_file = _path_or_none("cache_file", cache_file)
-    bases = "api_bases must be a list of https:// URLs"
-    if isinstance(api_bases, (str, bytes)) or not isinstance(api_bases, (list, tuple)):
-        raise ConfigError(f"{bases}, not {type(api_bases).__name__}", hint=_DEFAULTS)
-    if odd := next((base for base in api_bases if not isinstance(base, str)), None):
-        raise ConfigError(f"{bases}, not a list with {type(odd).__name__}", hint=_DEFAULTS)
-    given = {
-        "appid": (appid, "appid"),
-        "appsecret": (secret, "secret"),
-        "stable": _flag(stable, "stable"),
-        "timeout": (repr(float(timeout)) if abs(timeout) < 1e300 else "inf", "timeout"),
-        "retries": (str(retries) if abs(retries) < 10**9 else "a huge number", "retries"),
-        "proxy": None if proxy is None else (proxy, "proxy") if proxy else _OFF_PROXY,
-        "ca_bundle": None if cacert is None else (cacert, "cacert"),
-        "cache_file": (cache_file, "cache_file") if cache_file else None,  # "": the default
-    }
-    if not use_cache:
-        given["cache_file"] = _OFF_CACHE
-    return settings(
-        given, [(base, bases_origin) for base in api_bases], force_refresh, os.environ, []
-    )
+    type are refused here; each value is then checked by settings(), as the command's.
+    Anything wrong is a ConfigError, with the AppSecret masked in it."""
+    try:
+        _of_type("appid", appid, (str,), "a str")
+        _of_type("secret", secret, (str,), "a str")
+        _of_type("stable", stable, (bool,), "True or False")
+        _of_type("force_refresh", force_refresh, (bool,), "True or False")
+        _of_type("timeout", timeout, (int, float), "a number of seconds")
+        _of_type("retries", retries, (int,), "an int")
+        _of_type("proxy", proxy, (str, type(None)), "a str or None")
+        if log is not None and not callable(log):
+            raise ConfigError(
+                f"log must be a function of one str, or None, not {type(log).__name__}",
+                hint=_DEFAULTS,
+            )
+        cacert = _path_or_none("cacert", cacert)
+        cache_file = _path_or_none("cache_file", cache_file)
+        bases = "api_bases must be a list of https:// URLs"
+        if isinstance(api_bases, (str, bytes)) or not isinstance(api_bases, (list, tuple)):
+            raise ConfigError(f"{bases}, not {type(api_bases).__name__}", hint=_DEFAULTS)
+        if odd := [base for base in api_bases if not isinstance(base, str)]:
+            raise ConfigError(f"{bases}, not a list with {type(odd[0]).__name__}", hint=_DEFAULTS)
+        given = {
+            "appid": (appid, "appid"),
+            "appsecret": (secret, "secret"),
+            "stable": _flag(stable, "stable"),
+            "timeout": (_number(timeout), "timeout"),
+            "retries": (_number(retries), "retries"),
+            "proxy": None if proxy is None else (proxy, "proxy") if proxy else _OFF_PROXY,
+            "ca_bundle": None if cacert is None else (cacert, "cacert"),
+            "cache_file": (cache_file, "cache_file") if cache_file else None,  # "": the default
+        }
+        if not use_cache:
+            given["cache_file"] = _OFF_CACHE
+        return settings(
+            given, [(base, bases_origin) for base in api_bases], force_refresh, os.environ, []
+        )
+    except ConfigError as error:  # a value may be the secret, pasted in the wrong place
+        error.scrub(secret if isinstance(secret, str) else "")
+        raise
 
 
 _OFF_PROXY = ("", "--no-proxy")  # given: no proxy, whatever the environment says
@@ -161,6 +172,13 @@ def _of_type(name: str, value: object, kinds: tuple[type, ...], what: str) -> No
     """Refuse a value of another type (and a bool where a number is asked for)."""
     if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
         raise ConfigError(f"{name} must be {what}, not {type(value).__name__}", hint=_DEFAULTS)
+
+
+def _number(value: float) -> str:
+    """A number as the text a config file would give: 10, 1.5, nan."""
+    if isinstance(value, int):
+        return str(value) if abs(value) < 10**30 else "a huge number"  # str() has a limit
+    return repr(value)
 
 
 def _path_or_none(name: str, value: object) -> str | None:
@@ -370,7 +388,7 @@ def _yes_no(value: str, origin: str) -> bool:
 def _seconds(value: str, origin: str) -> float:
     hint = f"the default is {DEFAULT_TIMEOUT:g}"
     try:
-        seconds = float(value)
+        seconds = float(value if value.isascii() else "not ASCII")  # Python reads "٣" as 3
     except ValueError:
         raise ConfigError(f"{origin}: '{value}' is not a number of seconds", hint=hint) from None
     if not 0 < seconds <= http.MAX_TIMEOUT:  # also refuses nan and inf
