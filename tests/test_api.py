@@ -439,10 +439,17 @@ def _harmless(name: str, value: object, closed_proxy: str) -> object:
 @settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(name=st.sampled_from(TOKEN_CACHE_ARGUMENTS + GET_ARGUMENTS), value=ANYTHING)
 def test_any_argument_gives_a_token_or_a_documented_exception_and_never_the_secret(
-    fake: FakeWeChat, ca_file: str, tmp_path: Path, closed_port: int, name: str, value: object
+    fake: FakeWeChat,
+    ca_file: str,
+    env: pytest.MonkeyPatch,
+    tmp_path: Path,
+    closed_port: int,
+    name: str,
+    value: object,
 ) -> None:
     """Every argument of TokenCache and get_access_token, given any value: the call works,
-    or raises one of the documented exceptions, and nothing it raises shows the secret."""
+    or raises one of the documented exceptions, and nothing it raises shows the secret.
+    (`env` works in an empty folder: a cache_file named by a relative path goes there.)"""
     closed_proxy = f"http://127.0.0.1:{closed_port}"
     value = _harmless(name, value, closed_proxy)
     try:
