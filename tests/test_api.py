@@ -183,12 +183,12 @@ def test_get_defaults_share_the_commands_cache_and_fit_a_web_worker(
     [
         ({"api_bases": ["http://x"]}, "api_bases: 'http://x' is not an https:// URL; refusing"),
         # Issue 18, item 1: checked by the command's own checks, with their words
-        ({"timeout": 0}, "timeout: '0.0' must be more than 0 and at most 3600"),
+        ({"timeout": 0}, "timeout: '0' must be more than 0 and at most 3600"),
         ({"timeout": 3600.5}, "timeout: '3600.5' must be more than 0 and at most 3600"),
         ({"timeout": float("inf")}, "timeout: 'inf' must be more than 0 and at most 3600"),
         ({"retries": 9}, "retries: '9' must be a whole number from 0 to 5"),
         ({"retries": -1}, "retries: '-1' must be a whole number from 0 to 5"),
-        ({"retries": 10**10}, "retries: 'a huge number' must be a whole number from 0 to 5"),
+        ({"retries": 10**10}, "retries: '10000000000' must be a whole number from 0 to 5"),
         # Issue 18: the wrong type of value was a TypeError or IndexError, then or at get()
         ({"api_bases": "https://x"}, "api_bases must be a list of https:// URLs, not str"),
         ({"api_bases": []}, "api_bases must be a list of https:// URLs, not empty"),
@@ -363,7 +363,7 @@ def test_the_whole_story_call_refused_replace_call_again(
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"timeout": -1}, "timeout: '-1.0' must be more than 0 and at most 3600"),
+        ({"timeout": -1}, "timeout: '-1' must be more than 0 and at most 3600"),
         ({"timeout": 1e400}, "timeout: 'inf' must be more than 0 and at most 3600"),
         ({"api_base": ""}, "api_base: empty value"),
         ({"api_base": "http://x"}, "api_base: 'http://x' is not an https:// URL; refusing"),

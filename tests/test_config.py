@@ -402,7 +402,11 @@ NOT_SECRETS = [
     (ODD + "\n" + ODD, "it holds a line break"),
     (ODD + "\r\n" + ODD, "it holds a line break"),
     (ODD + " \n" + ODD, "it holds a line break and a space"),
+    (ODD + "\u2028" + ODD, "it holds a line break"),  # what str.splitlines() breaks at
+    (ODD + "\x85" + ODD, "it holds a line break"),
+    (ODD + "\x0b\x0c" + ODD, "it holds a line break"),  # vertical tab, form feed
     (ODD + '"+ ' + ODD, "it holds a quote and a space and another character"),
+    ("x", "it has 1 character"),
     ((ODD * 2)[:15], "it has 15 characters"),  # one short: the first length refused
     ((ODD * 9)[:65], "it has 65 characters"),  # one too many
 ]

@@ -24,7 +24,7 @@ from wechat_token.errors import HINTS
 from wechat_token.redact import clean, redact, sanitize
 
 from conftest import CLI, OUTPUTS, Result, find_secret
-from fake_wechat import SECRET, FakeWeChat
+from fake_wechat import APPID, SECRET, FakeWeChat
 
 HEX_SECRET = "0123456789abcdef0123456789abcdef"  # a real AppSecret's shape: 32 hex digits
 ECHOED = "errcode 40125: invalid appsecret *** (in capitals: ***)"
@@ -49,6 +49,7 @@ def test_secret_echoed_by_the_server_is_masked_as_sent_and_in_capitals(
         "&appid=wx0123456789abcdef&secret=***",
         f"* CA bundle: {cli.ca_file}",
         f"* HTTP 200 from {address}",
+        f"* cache: refusal saved in {cache}",
         f"error: {ECHOED}",
         f"hint: {HINTS[40125]}",
     ]
@@ -286,3 +287,46 @@ def test_the_leak_guard_sees_the_suite_output(cli: CLI) -> None:
     before = len(OUTPUTS)
     assert cli.main() == Result(0, "fake_token_1\n", "")
     assert OUTPUTS[before:] == ["fake_token_1\n", ""]
+
+
+# --- Runs that only appear once the text is escaped -----------------------------------
+
+
+def test_a_run_that_json_escaping_makes_masks_that_field_alone(
+    cli: CLI, fake: FakeWeChat, env: pytest.MonkeyPatch
+) -> None:
+    """--json writes é as \\u00e9: with this secret, "éABC" becomes a run of 8 of it
+    (u00e9ABC). That field is ***; the others are shown as they are."""
+    env.setenv("WECHAT_APPSECRET", "u00e9ABCqrstvwxyz")
+    fake.behaviour = json.dumps({"errcode": 40013, "errmsg": "éABC."}).encode()
+    result = cli.main("--json")
+    assert result.code == 1
+    hint = wechat_token.errors.hint_for(40013, "")
+    assert result.out == json.dumps({"errcode": 40013, "errmsg": "***", "hint": hint}) + "\n"
+    assert result.err == f"error: errcode 40013: éABC.\nhint: {hint}\n"
+
+
+def test_a_number_that_holds_a_run_of_the_secret_is_masked_in_json(
+    cli: CLI, fake: FakeWeChat, env: pytest.MonkeyPatch
+) -> None:
+    """An AppSecret may be all digits: then a number can hold a run of it too."""
+    env.setenv("WECHAT_APPSECRET", "0" * 16)
+    fake.behaviour = json.dumps({"errcode": 10**11, "errmsg": "odd"}).encode()
+    result = cli.main("--json")
+    assert result.code == 1
+    assert json.loads(result.out)["errcode"] == "***"
+    assert "0" * 8 not in result.out + result.err
+
+
+def test_an_excerpts_escapes_cannot_make_a_run_of_the_secret(
+    fake: FakeWeChat, ca_file: str
+) -> None:
+    r"""repr() shows ESC as \x1b: with this secret, ESC + "2c3d4e5" becomes x1b2c3d4e5, a
+    run of it. The library's own str(), repr() and args are masked after the excerpt is
+    made, not only the command's output."""
+    secret = "x1b2c3d4e5f6a7b8c9"
+    fake.behaviour = b"\x1b2c3d4e5!"
+    with pytest.raises(wechat_token.ResponseError) as caught:
+        wechat_token.get_access_token(APPID, secret, api_base=fake.base_url, cacert=ca_file)
+    assert caught.value.args == ("response is not JSON: '\\***!'",)
+    assert str(caught.value) == "response is not JSON: '\\***!'"

@@ -332,10 +332,7 @@ class _Output:
     def _result(self, fields: dict[str, str | int | bool] | str) -> None:
         """The token, or one JSON object in ASCII (valid whatever the console's encoding)."""
         if isinstance(fields, dict):
-            line = json.dumps({k: self._clean(v) for k, v in fields.items()})
-            if redact(line, self.secret) != line:  # escaping made a run of the secret
-                masked = {k: v if isinstance(v, int) else "***" for k, v in fields.items()}
-                line = json.dumps(masked)
+            line = json.dumps({k: self._shown(v) for k, v in fields.items()})
         else:
             line = fields  # a token (printable ASCII, never a piece of the secret), or --help
         stream = sys.stdout
@@ -352,8 +349,13 @@ class _Output:
             reason = getattr(error, "strerror", None) or str(error)
             raise OutputError(f"cannot write to stdout: {reason}") from None
 
-    def _clean(self, value: str | int | bool) -> str | int | bool:
-        return clean(value, self.secret) if isinstance(value, str) else value
+    def _shown(self, value: str | int | bool) -> str | int | bool:
+        """A field as --json shows it: cleaned; and *** if its JSON form (where \u00e9 is
+        written for é, and a number is digits) would hold a run of the AppSecret. Runs
+        cannot cross fields: the JSON between them holds no character a secret can."""
+        value = clean(value, self.secret) if isinstance(value, str) else value
+        as_json = json.dumps(value)
+        return "***" if redact(as_json, self.secret) != as_json else value
 
     def help(self, text: str) -> int:
         """--help as text; --version as text, or with --json as {"version": ...}."""

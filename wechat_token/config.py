@@ -308,20 +308,18 @@ def _credential(found: tuple[str, str] | None, key: str, path: str) -> tuple[str
 
 def _unlike_a_secret(value: str) -> str:
     """What is wrong with a would-be AppSecret, said without showing any of it."""
-    odd = [char for char in value if not SECRET.fullmatch(char * 16)]
-    if odd:
-        kinds = {
-            "a space"
-            if char.isspace() and char not in "\r\n"
-            else "a line break"
-            if char in "\r\n"
-            else "a quote"
-            if char in "'\"`"
-            else "another character"
-            for char in odd
-        }
+    kinds = {_kind(char) for char in value if not SECRET.fullmatch(char * 16)}
+    if kinds:
         return f"it holds {' and '.join(sorted(kinds))}"
-    return f"it has {len(value)} characters"
+    return f"it has {len(value)} character{'' if len(value) == 1 else 's'}"
+
+
+def _kind(char: str) -> str:
+    if len(f"a{char}a".splitlines()) > 1:  # \n, \r, and the others str.splitlines() knows
+        return "a line break"
+    if char.isspace():
+        return "a space"
+    return "a quote" if char in "'\"`" else "another character"
 
 
 # What an AppSecret looks like: WeChat's are 32 hex characters, WeCom's 43 of [A-Za-z0-9_-].

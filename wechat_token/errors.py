@@ -32,11 +32,15 @@ class WeChatTokenError(Exception):
         return message if self.quoted is None else f"{message}: {_excerpt(self.quoted)}"
 
     def scrub(self, secret: str) -> None:
-        """Mask the AppSecret in all this error shows; the excerpt is cut only afterwards."""
+        """Mask the AppSecret in all this error shows. The quoted text is masked whole,
+        then cut to its excerpt, which joins the message (so str, repr and args agree),
+        and the message is masked again: the excerpt's escapes may have made a new run."""
+        if self.quoted is not None:
+            message = str(self.args[0]) if self.args else ""
+            self.args = (f"{message}: {_excerpt(redact(self.quoted, secret))}",)
+            self.quoted = None
         self.args = tuple(clean(str(arg), secret) for arg in self.args)
         self.hint = clean(self.hint, secret)
-        if self.quoted is not None:
-            self.quoted = redact(self.quoted, secret)
 
 
 class ConfigError(WeChatTokenError):
