@@ -365,7 +365,10 @@ def _page(title: str) -> bytes:
 # (status, body, Content-Type) -> the exact error
 WEB_PAGES = [
     ("html", "HTTP 200: a web page, not WeChat's answer (text/html, 47 bytes)"),
-    ("502", "HTTP 502: a web page, not WeChat's answer (text/html, 28 bytes)"),
+    (
+        (404, b"<html>Not Found</html>", "text/html"),
+        "HTTP 404: a web page, not WeChat's answer (text/html, 22 bytes)",
+    ),
     (
         (200, b"<!DOCTYPE html>\n<title>Log in</title>", "text/html; charset=utf-8"),
         "HTTP 200: a web page, not WeChat's answer (text/html, 37 bytes, titled 'Log in')",
@@ -429,8 +432,8 @@ WEB_PAGES = [
         f"HTTP 200: a web page, not WeChat's answer (text/html, 160 bytes, titled '{'x' * 70}***')",
     ),
     (  # the page itself is never quoted: the secret in its body is not shown either
-        (503, b"<html><p>secret=" + SECRET.encode() + b"</p></html>", "text/html"),
-        "HTTP 503: a web page, not WeChat's answer (text/html, 60 bytes)",
+        (403, b"<html><p>secret=" + SECRET.encode() + b"</p></html>", "text/html"),
+        "HTTP 403: a web page, not WeChat's answer (text/html, 60 bytes)",
     ),
 ]
 
@@ -449,7 +452,7 @@ def test_bad_answer_as_json(cli: CLI, fake: FakeWeChat, clock: VirtualClock) -> 
     fake.behaviour = "502"
     result = cli.main("--json", clock=clock)
     error = "HTTP 502: a web page, not WeChat's answer (text/html, 28 bytes)"
-    hint = PORTAL_HINT.removeprefix("hint: ")
+    hint = wechat_token.errors.SERVER_TROUBLE  # a 5xx: the server's trouble, page or not
     assert result == Result(
         3,
         json.dumps({"error": error, "hint": hint}) + "\n",
@@ -649,7 +652,7 @@ def test_a_bug_is_one_line_and_exit_70_never_a_traceback(
             "502",
             ("--json", "--retries", "0"),
             "error: HTTP 502: a web page, not WeChat's answer (text/html, 28 bytes)\n"
-            f"{PORTAL_HINT}\n{CLOSED_STDOUT}",
+            f"hint: {wechat_token.errors.SERVER_TROUBLE}\n{CLOSED_STDOUT}",
         ),
     ],
 )

@@ -104,10 +104,10 @@ ECHOES = [
 def test_every_run_of_8_of_the_secret_a_server_echoes_is_masked(
     cli: CLI, fake: FakeWeChat, echoed: str, shown: str
 ) -> None:
-    fake.behaviour = (500, f"oops {echoed} end".encode())
+    fake.behaviour = (403, f"oops {echoed} end".encode())
     result = cli.main("--retries", "0")
     assert result == Result(
-        3, "", f"error: HTTP 500 instead of 200: 'oops {shown} end'\nhint: {RESPONSE_HINT}\n"
+        3, "", f"error: HTTP 403 instead of 200: 'oops {shown} end'\nhint: {RESPONSE_HINT}\n"
     )
 
 

@@ -981,14 +981,15 @@ def refusal(secret: str) -> tuple[str, str]:
         return "remove the quotes around the value", AS_WRITTEN
 
     def kind(char: str) -> str:
-        if char in "\r\n":
+        if char in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029":  # where str.splitlines() breaks
             return "a line break"
         if char.isspace():
             return "a space"
         return "a quote" if char in "'\"`" else "another character"
 
     odd = sorted({kind(char) for char in secret if char not in ALPHABET})
-    what = f"it holds {' and '.join(odd)}" if odd else f"it has {len(secret)} characters"
+    plural = "" if len(secret) == 1 else "s"
+    what = f"it holds {' and '.join(odd)}" if odd else f"it has {len(secret)} character{plural}"
     return f"not an AppSecret: {what}", SECRET_HINT
 
 

@@ -10,7 +10,7 @@ import json
 import re
 from collections import namedtuple
 
-from wechat_token.errors import PORTAL, ResponseError, WeChatAPIError
+from wechat_token.errors import PORTAL, SERVER_TROUBLE, ResponseError, WeChatAPIError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, which mypy reads as True: typing costs 9 ms a run
 
@@ -74,18 +74,20 @@ def token_request(
 def parse_response(response: Response, field: str = "access_token") -> AccessToken:
     """Turn WeChat's answer into an AccessToken, or raise the matching error."""
     status, output = response.status, response.output
+    trouble = 500 <= status <= 599  # the server's trouble, which may pass; a 4xx will not
     if _HTML.match(output):  # named, not quoted: a page is not ours to print
         raise ResponseError(
             f"HTTP {status}: a web page, not WeChat's answer ({web_page(response)})",
-            transient=500 <= status <= 599,
-            hint=PORTAL,
+            transient=trouble,
+            hint=SERVER_TROUBLE if trouble else PORTAL,
         )
-    if status != 200:  # a 5xx is the server's trouble and may pass; a 4xx will not
+    if status != 200:
         raise ResponseError(
             f"HTTP {status} instead of 200",
             quoted=output,
-            transient=500 <= status <= 599,
-            hint=PORTAL if 300 <= status <= 399 else "",  # WeChat's API never redirects
+            transient=trouble,
+            # WeChat's API never redirects
+            hint=SERVER_TROUBLE if trouble else PORTAL if 300 <= status <= 399 else "",
         )
     if not output.strip():
         raise ResponseError("empty response (HTTP 200 with no body)")

@@ -112,6 +112,13 @@ PORTAL = (
 )
 
 
+# An HTTP 5xx, after the retries: WeChat's servers have bad minutes too, and so do proxies.
+SERVER_TROUBLE = (
+    "the server had trouble (WeChat's, or a proxy's on the way): try again in a minute; "
+    "-v shows each attempt"
+)
+
+
 # --- What to do about each errcode ----------------------------------------------------
 
 # Where WeChat's console shows each setting, as it names its pages (they moved: see
