@@ -22,6 +22,7 @@ import pytest
 import wechat_token
 import wechat_token.cli
 import wechat_token.errors
+import wechat_token.output
 from wechat_token.endpoints import STABLE_TOKEN, token_request
 
 from conftest import CLI, COMMAND, OUTPUTS, Result, VirtualClock
@@ -545,7 +546,7 @@ CLOSED_STDOUT = (
 )
 FULL = (
     "error: cannot write to stdout: No space left on device\n"
-    f"hint: {wechat_token.cli.OutputError.hint}\n"
+    f"hint: {wechat_token.output.OutputError.hint}\n"
 )
 
 # --- stdout and stderr in trouble, in this process (as a real process has them: below) ------
@@ -609,7 +610,7 @@ def test_no_stdout_at_all_is_exit_74_and_nothing_is_fetched(
         74,
         "",
         "error: stdout is closed: there is nowhere to print the token\n"
-        f"hint: {wechat_token.cli.OutputError.hint}\n",
+        f"hint: {wechat_token.output.OutputError.hint}\n",
     )
     assert fake.requests == []
 
@@ -696,7 +697,7 @@ def test_a_full_stdout_is_exit_74(cli: CLI, args: tuple[str, ...]) -> None:
     assert (result.code, result.err) == (
         74,
         "error: cannot write to stdout: No space left on device\n"
-        f"hint: {wechat_token.cli.OutputError.hint}\n",
+        f"hint: {wechat_token.output.OutputError.hint}\n",
     )
 
 
@@ -718,7 +719,7 @@ def test_a_closed_stdout_is_exit_74_and_nothing_is_fetched(cli: CLI, fake: FakeW
     assert (done.returncode, done.stderr) == (
         74,
         "error: stdout is closed: there is nowhere to print the token\n"
-        f"hint: {wechat_token.cli.OutputError.hint}\n",
+        f"hint: {wechat_token.output.OutputError.hint}\n",
     )
     assert fake.requests == []
 

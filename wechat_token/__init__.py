@@ -7,7 +7,7 @@
 The command line is `wechat-token` (or `python -m wechat_token`). The modules, from
 the top down (each imports only those below it):
 
-    cli          the command: arguments, output, exit codes
+    cli          the command: arguments, exit codes; output: what it prints
     api          TokenCache and get_access_token, for Python programs
     config       flags, environment and config.ini into one checked Settings record;
                  config_file: the [wechat] section of config.ini, read safely

@@ -7,7 +7,6 @@ exits: the library raises, and EXIT_CODES maps each error class to its exit code
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
@@ -20,25 +19,13 @@ from wechat_token.config import PLACEHOLDERS, load_settings
 from wechat_token.config_file import DEFAULT_CONFIG
 from wechat_token.endpoints import API_BASES, USABLE, AccessToken
 from wechat_token.errors import ConfigError, WeChatAPIError, WeChatTokenError
-from wechat_token.redact import clean, redact
+from wechat_token.output import PROG, STDOUT_CLOSED, BrokenPipe, Output, OutputError
 from wechat_token.retry import DEFAULT_RETRIES, MAX_RETRIES, time_bound
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, which mypy reads as True: typing costs 9 ms a run
 
 if TYPE_CHECKING:
     from typing import NoReturn
-
-PROG = "wechat-token"
-
-
-class OutputError(WeChatTokenError):
-    """stdout cannot take the result: closed, full, or broken."""
-
-    hint = "give the command a stdout that can be written, e.g. TOKEN=$(wechat-token)"
-
-
-class BrokenPipe(OutputError):
-    hint = "the program reading this command's output stopped before the token arrived"
 
 
 class InternalError(WeChatTokenError):
@@ -74,7 +61,7 @@ def main(
     # --json is looked for before parsing, so that a usage error is JSON too; abbreviations
     # are refused, so this agrees with what the parser decides.
     secret = os.environ.get("WECHAT_APPSECRET", "")
-    out = _Output("--json" in argv, "" if secret in PLACEHOLDERS else secret)
+    out = Output("--json" in argv, "" if secret in PLACEHOLDERS else secret)
     changed = _ended_by_sigint()
     try:
         return out.success(*_run(argv, out, started, clock, sleep))
@@ -82,11 +69,13 @@ def main(
         try:
             return out.help(str(asked))
         except WeChatTokenError as error:
-            return out.failure(error)
+            return exit_code(out.failure(error))
     except WeChatTokenError as error:
-        return out.failure(error)
+        return exit_code(out.failure(error))
     except Exception as error:  # a bug in this package: still one line, never a traceback
-        return out.failure(InternalError(f"internal error: {type(error).__name__}: {error}"))
+        return exit_code(
+            out.failure(InternalError(f"internal error: {type(error).__name__}: {error}"))
+        )
     finally:
         if changed:  # as it was, for a program that calls main()
             signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -94,13 +83,13 @@ def main(
 
 def _run(
     argv: list[str],
-    out: _Output,
+    out: Output,
     started: float,
     clock: Callable[[], float],
     sleep: Callable[[float], object],
 ) -> tuple[AccessToken, bool]:
     if sys.stdout is None:  # started with stdout closed: no request for a token to be lost
-        raise OutputError(_STDOUT_CLOSED)
+        raise OutputError(STDOUT_CLOSED)
     args = _parse_args(argv)
     out.json_mode, out.verbose = args.json, args.verbose
     settings = load_settings(args, os.environ)
@@ -293,106 +282,3 @@ def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
             f"unrecognized arguments: {' '.join(names) or '(values)'}", hint="see --help"
         )
     return args
-
-
-# --- Output -------------------------------------------------------------------------
-
-_STDOUT_CLOSED = "stdout is closed: there is nowhere to print the token"
-
-
-class _Output:
-    """The one place that prints: the result on stdout, messages on stderr, all cleaned."""
-
-    def __init__(self, json_mode: bool, secret: str) -> None:
-        self.json_mode = json_mode
-        self.verbose = False
-        self.secret = secret
-
-    def _message(self, prefix: str, text: str) -> None:
-        """One line on stderr. If stderr is closed or broken, the line is lost: it never
-        goes to stdout, which carries the token alone."""
-        stream = sys.stderr
-        if stream is None:  # started with stderr closed
-            return
-        line = prefix + clean(text, self.secret) + "\n"
-        encoding = getattr(stream, "encoding", None) or "utf-8"
-        try:  # a console that cannot show 中文 or → gets \u escapes, not a traceback
-            stream.write(line.encode(encoding, "backslashreplace").decode(encoding))
-            stream.flush()
-        except (OSError, ValueError):
-            _discard(stream)
-
-    def note(self, text: str) -> None:
-        if self.verbose:
-            self._message("* ", text)
-
-    def warn(self, text: str) -> None:
-        self._message("warning: ", text)
-
-    def _result(self, fields: dict[str, str | int | bool] | str) -> None:
-        """The token, or one JSON object in ASCII (valid whatever the console's encoding)."""
-        if isinstance(fields, dict):
-            line = json.dumps({k: self._shown(v) for k, v in fields.items()})
-        else:
-            line = fields  # a token (printable ASCII, never a piece of the secret), or --help
-        stream = sys.stdout
-        try:
-            if stream is None:
-                raise OutputError(_STDOUT_CLOSED)
-            stream.write(line + "\n")
-            stream.flush()  # a closed pipe shows up here, inside main(), not at exit
-        except BrokenPipeError:  # the reader went away (`| head -c0`)
-            _discard(stream)
-            raise BrokenPipe("stdout was closed before the output was written") from None
-        except (OSError, ValueError) as error:  # a full disk, an I/O error, a closed file
-            _discard(stream)
-            reason = getattr(error, "strerror", None) or str(error)
-            raise OutputError(f"cannot write to stdout: {reason}") from None
-
-    def _shown(self, value: str | int | bool) -> str | int | bool:
-        """A field as --json shows it: cleaned; and *** if its JSON form (where \u00e9 is
-        written for é, and a number is digits) would hold a run of the AppSecret. Runs
-        cannot cross fields: the JSON between them holds no character a secret can."""
-        value = clean(value, self.secret) if isinstance(value, str) else value
-        as_json = json.dumps(value)
-        return "***" if redact(as_json, self.secret) != as_json else value
-
-    def help(self, text: str) -> int:
-        """--help as text; --version as text, or with --json as {"version": ...}."""
-        text = text.rstrip("\n")
-        is_version = text == f"{PROG} {__version__}"
-        self._result({"version": __version__} if self.json_mode and is_version else text)
-        return 0
-
-    def success(self, token: AccessToken, cached: bool) -> int:
-        if self.json_mode:
-            expires_at = int(time.time()) + token.expires_in
-            self._result({**token._asdict(), "expires_at": expires_at, "cached": cached})
-        else:
-            self._result(token.access_token)
-        return 0
-
-    def failure(self, error: WeChatTokenError) -> int:
-        """Print the error and its hint; return its exit code."""
-        self._message("error: ", str(error))
-        self._message("hint: ", error.hint)
-        if self.json_mode and not isinstance(error, OutputError):
-            fields: dict[str, str | int | bool] = {"error": str(error), "hint": error.hint}
-            if isinstance(error, WeChatAPIError):
-                fields = {"errcode": error.errcode, "errmsg": error.errmsg, "hint": error.hint}
-            try:
-                self._result(fields)
-            except OutputError as output_error:
-                return self.failure(output_error)
-        return exit_code(error)
-
-
-def _discard(stream: object) -> None:
-    """After a failed write, point the stream at the null device, so that Python's own
-    flush at exit cannot fail again and print a traceback of its own."""
-    try:
-        null = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(null, stream.fileno())  # type: ignore[attr-defined]
-        os.close(null)
-    except (OSError, ValueError, AttributeError):
-        pass  # not a file, or already closed: nothing left to fail at exit
