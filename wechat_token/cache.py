@@ -24,7 +24,7 @@ from wechat_token.errors import ConfigError, WeChatAPIError
 from wechat_token.fetch import fetch
 from wechat_token.files import read_small_file, replace_file
 from wechat_token.redact import redact
-from wechat_token.retry import MIN_ATTEMPT, longest_wait, with_retries
+from wechat_token.retry import MIN_ATTEMPT, OWN_WORK, time_bound, with_retries
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, which mypy reads as True: typing costs 9 ms a run
 
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 CACHE_MARGIN = 300  # seconds: a cached token with less left than this is not reused
 REFUSAL_KEPT = 5  # seconds a refusal from WeChat is the answer for every caller
+AFTER = OWN_WORK / 2  # seconds of a run's bound kept for after its last attempt
 MAX_ERRMSG = 2000  # characters of a refusal's errmsg kept (WeChat's are under 200)
 
 
@@ -112,8 +113,9 @@ def cached_access_token(
     if the cache still holds it, or nothing good, a new token is fetched; if the cache
     holds another good token, another caller has replaced it already, and that is used.
     """
-    # The attempts end by `deadline`; OWN_WORK, the rest of the time bound, is the run's.
-    deadline = (started or clock()) + longest_wait(settings.retries, settings.timeout)
+    # The attempts end by `deadline`: half of OWN_WORK is kept for what comes after them
+    # (storing, printing), and the first attempt still gets its whole timeout.
+    deadline = (started or clock()) + time_bound(settings.retries, settings.timeout) - AFTER
     path = settings.cache_file
     if path is None:  # --no-cache
         return fetch_with_retries(settings, log, deadline, clock=clock, sleep=sleep), False
