@@ -102,6 +102,9 @@ class FakeWeChat:
         self.stable_token = ""  # what /cgi-bin/stable_token hands out until forced
         self.classic_token = ""  # the newest from /cgi-bin/token: the only one API calls take
         self.errcodes: list[int] = []  # every errcode answered, in order
+        # getticket's own behaviour: "ok", an errcode, or a list of them, one per request
+        self.ticket_behaviour: str | int | list[str | int] = "ok"
+        self.tickets_issued = 0
         self.log: Callable[[str], object] | None = None  # told each request and its answer
         self._lock = threading.Lock()  # handlers run in threads
         self._stop = threading.Event()
@@ -137,6 +140,8 @@ class FakeWeChat:
         self.connections = 0
         self.stable_token = ""
         self.classic_token = ""
+        self.ticket_behaviour = "ok"
+        self.tickets_issued = 0
         self.errcodes.clear()
 
     def __enter__(self) -> FakeWeChat:
@@ -159,6 +164,8 @@ class FakeWeChat:
         endpoint = (request.method, request.path)
         if endpoint == ("GET", "/cgi-bin/get_api_domain_ip"):  # an API call, for recipes
             return handler.reply_json(self._api_answer(request.query))
+        if endpoint == ("GET", "/cgi-bin/ticket/getticket"):
+            return handler.reply_json(self._ticket_answer(request.query))
         if endpoint == ("GET", "/cgi-bin/stable_token"):
             return handler.reply_json({"errcode": 43002, "errmsg": ERRMSG[43002]})
         if endpoint not in {("GET", "/cgi-bin/token"), ("POST", "/cgi-bin/stable_token")}:
@@ -258,6 +265,31 @@ class FakeWeChat:
         if token not in (self.classic_token, self.stable_token):
             return {"errcode": 40001, "errmsg": ERRMSG[40001]}
         return {"ip_list": API_IPS}
+
+    def revoke_tokens(self) -> None:
+        """Every token issued stops working, as when another program fetched a new one."""
+        with self._lock:
+            self.classic_token = self.stable_token = ""
+
+    def _ticket_answer(self, query: dict[str, str]) -> dict[str, Any]:
+        """getticket: a ticket for a token this fake issued and still holds; 40001 for any
+        other (revoked, or never issued), as WeChat answers."""
+        with self._lock:
+            behaviour = self.ticket_behaviour
+            if isinstance(behaviour, list):
+                behaviour = behaviour.pop(0) if len(behaviour) > 1 else behaviour[0]
+            token = query.get("access_token", "")
+            if not token:
+                return {"errcode": 41001, "errmsg": ERRMSG[41001]}
+            if token not in (self.classic_token, self.stable_token):
+                return {"errcode": 40001, "errmsg": ERRMSG[40001]}
+            if query.get("type") not in ("jsapi", "wx_card"):
+                return {"errcode": 40097, "errmsg": "invalid args"}
+            if isinstance(behaviour, int):
+                return {"errcode": behaviour, "errmsg": ERRMSG.get(behaviour, "")}
+            self.tickets_issued += 1
+            ticket = f"fake_{query['type']}_ticket_{self.tickets_issued}"
+        return {"errcode": 0, "errmsg": "ok", "ticket": ticket, "expires_in": self.expires_in}
 
     def _new_token(self) -> dict[str, Any]:
         with self._lock:

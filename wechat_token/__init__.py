@@ -11,12 +11,14 @@ the top down (each imports only those below it):
     api          TokenCache and get_access_token, for Python programs
     config       flags, environment and config.ini into one checked Settings record;
                  config_file: the [wechat] section of config.ini, read safely
-    cache        the file cache shared by processes; lock: its lock and note
+    ticket       tickets (jsapi, wx_card): cached like the token, got with it
+    cache        the file cache shared by threads and processes; lock: its lock
     retry        bounded retries and failover within one deadline
     fetch        one request, its settings already checked
     http         pycurl, TLS, proxies; endpoints: what is asked for, as data
     files        small files read safely and replaced atomically
-    errors       the error classes and their hints; redact: masking the AppSecret
+    errors       the error classes and their hints; redact: masking the AppSecret;
+                 jssdk: the JS-SDK signature, a pure function
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from __future__ import annotations
 __version__ = "2.0.0"
 
 from wechat_token.api import TokenCache, get_access_token
-from wechat_token.endpoints import API_BASE, API_BASES, BACKUP_API_BASE, AccessToken
+from wechat_token.endpoints import API_BASE, API_BASES, BACKUP_API_BASE, AccessToken, Ticket
 from wechat_token.errors import (
     ConfigError,
     ResponseError,
@@ -33,6 +35,7 @@ from wechat_token.errors import (
     WeChatAPIError,
     WeChatTokenError,
 )
+from wechat_token.jssdk import jsapi_signature
 
 __all__ = [
     "API_BASE",
@@ -42,10 +45,12 @@ __all__ = [
     "ConfigError",
     "ResponseError",
     "TLSError",
+    "Ticket",
     "TokenCache",
     "TransportError",
     "WeChatAPIError",
     "WeChatTokenError",
     "__version__",
     "get_access_token",
+    "jsapi_signature",
 ]

@@ -9,15 +9,18 @@ from collections.abc import Callable, Sequence
 
 from wechat_token.cache import CACHE_MARGIN, cached_access_token, margin
 from wechat_token.config import api_settings
-from wechat_token.endpoints import API_BASE, API_BASES, AccessToken
-from wechat_token.errors import WeChatTokenError
+from wechat_token.endpoints import API_BASE, API_BASES, TICKETS, AccessToken, Ticket
+from wechat_token.errors import ConfigError, WeChatTokenError
 from wechat_token.fetch import DEFAULT_TIMEOUT, fetch
+from wechat_token.jssdk import url_warnings, wx_config_fields
+from wechat_token.ticket import cached_ticket
 
 # A web worker has a time limit of its own (gunicorn's default kills it after 30 s): with
 # these, a get() that cannot reach WeChat ends within time_bound(1, 5.0) = 11 s with a
 # TransportError the app can handle. The command's defaults allow 32 s.
 TIMEOUT = 5.0
 RETRIES = 1
+_KINDS_HINT = "jsapi: the JS-SDK's jsapi_ticket; wx_card: the card API's api_ticket"
 
 
 class TokenCache:
@@ -66,6 +69,7 @@ class TokenCache:
         # lock, as processes do: one fetches, the others read what it stored. There is
         # no lock in memory, so a fork in the middle leaves the child none to wait for.
         self._memo = ("", 0.0, 0.0)
+        self._tickets: dict[str, tuple[str, float, float]] = {}  # the same, for each type
 
     def get(self) -> AccessToken:
         """The token: from memory while it has more than the margin left, else from the
@@ -85,6 +89,34 @@ class TokenCache:
             return AccessToken(token, int(expiry - now))
         return self._renew(refused)
 
+    def ticket(self, kind: str = "jsapi") -> Ticket:
+        """The JS-SDK's jsapi_ticket ("jsapi") or the card API's api_ticket ("wx_card"):
+        cached and shared as the token is; the token it needs comes from get()'s cache."""
+        endpoint = TICKETS.get(kind) if isinstance(kind, str) else None
+        if endpoint is None:
+            raise ConfigError(
+                f"kind must be 'jsapi' or 'wx_card', not {kind!r}"[:80], hint=_KINDS_HINT
+            )
+        ticket, until, expiry = self._tickets.get(kind, ("", 0.0, 0.0))
+        now = time.monotonic()
+        if now < until:
+            return Ticket(ticket, int(expiry - now))
+        try:
+            fresh, cached = cached_ticket(self._settings, endpoint, self._log, self._log)
+        except WeChatTokenError as error:
+            error.scrub(self._settings.secret)
+            raise
+        self._tickets[kind] = self._memo_of(fresh, cached)
+        return Ticket(*fresh)
+
+    def wx_config(self, url: str) -> dict[str, str | int]:
+        """What wx.config takes for the page at `url`: appId, timestamp, nonceStr and
+        signature (and the url signed, without its #fragment); `log` hears of anything in
+        the URL that is a known cause of "invalid signature"."""
+        for warning in url_warnings(url) if isinstance(url, str) else ():
+            self._log(f"wx_config: {warning}")
+        return wx_config_fields(self._settings.appid, self.ticket("jsapi").ticket, url)
+
     def _renew(self, refused: str | None) -> AccessToken:
         """From the cache file, or fetched: threads that waited for the cache's lock find
         the answer that the first one stored, and make no request."""
@@ -95,13 +127,18 @@ class TokenCache:
         except WeChatTokenError as error:
             error.scrub(self._settings.secret)
             raise
-        expiry = time.monotonic() + fresh.expires_in
-        # A fetched token's lifetime is known, and so its margin. Of a cached one only the
-        # time left is: it is kept in memory until CACHE_MARGIN before expiry, or (with
-        # less left) not at all, and the cache file decides at each get().
-        kept = CACHE_MARGIN if cached else margin(fresh.expires_in)
-        self._memo = (fresh.access_token, expiry - kept, expiry)
+        self._memo = self._memo_of(fresh, cached)
         return fresh
+
+    @staticmethod
+    def _memo_of(fresh: AccessToken, cached: bool) -> tuple[str, float, float]:
+        """What memory keeps: the value, the time.monotonic() until which it is used, and
+        its expiry. A fetched credential's lifetime is known, and so its margin. Of a
+        cached one only the time left is: it is kept until CACHE_MARGIN before expiry,
+        or (with less left) not at all, and the cache file decides at each call."""
+        expiry = time.monotonic() + fresh.expires_in
+        kept = CACHE_MARGIN if cached else margin(fresh.expires_in)
+        return (fresh.access_token, expiry - kept, expiry)
 
 
 def get_access_token(

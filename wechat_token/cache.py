@@ -17,6 +17,7 @@ import os
 import time
 from collections import namedtuple
 from collections.abc import Callable
+from functools import partial
 
 from wechat_token import lock
 from wechat_token.endpoints import MAX_EXPIRES_IN, USABLE, AccessToken, realm, whole_number
@@ -100,6 +101,8 @@ def cached_access_token(
     *,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], object] = time.sleep,
+    deadline: float | None = None,
+    source: Callable[[float], AccessToken] | None = None,
 ) -> tuple[AccessToken, bool]:
     """The cached token while it is good, else a new one, stored for the next caller.
 
@@ -112,13 +115,18 @@ def cached_access_token(
     `refused`: a token an API call refused (40001, 42001, 40014). It is replaced once:
     if the cache still holds it, or nothing good, a new token is fetched; if the cache
     holds another good token, another caller has replaced it already, and that is used.
+
+    `deadline` (on `clock`) replaces attempts_deadline(): a ticket's run passes its own to
+    the token it needs. `source(deadline)` fetches a new credential (default: from the
+    settings' endpoint, with retries); a ticket's source first gets the token.
     """
-    # The attempts end by `deadline`: half of OWN_WORK is kept for what comes after them
-    # (storing, printing), and the first attempt still gets its whole timeout.
-    deadline = (started or clock()) + time_bound(settings.retries, settings.timeout) - AFTER
+    if deadline is None:
+        deadline = attempts_deadline(settings, started or clock())
+    if source is None:
+        source = partial(fetch_with_retries, settings, log, clock=clock, sleep=sleep)
     path = settings.cache_file
     if path is None:  # --no-cache
-        return fetch_with_retries(settings, log, deadline, clock=clock, sleep=sleep), False
+        return source(deadline), False
     wanted = _wanted(settings, time.time())
     if not settings.force_refresh and (hit := _unlocked_hit(settings, wanted, refused)):
         log(f"cache: token from {path}, valid for {hit.expires_in} s more")
@@ -131,7 +139,7 @@ def cached_access_token(
             return hit, True
         asked_at = time.time()  # the token's lifetime counts from here: the safe side
         try:
-            token = fetch_with_retries(settings, log, deadline, clock=clock, sleep=sleep)
+            token = source(deadline)
         except WeChatAPIError as error:  # WeChat's answer: the others waiting get it too
             if why := _store(path, _refused(path, wanted, error), log):
                 log(f"cache: could not save the refusal in {path}: {why}")
@@ -151,6 +159,12 @@ def cached_access_token(
         return token, False
     finally:
         lock.unlock(fd)
+
+
+def attempts_deadline(settings: Settings, started: float) -> float:
+    """When a run's attempts must end: its time bound after `started`, less AFTER, kept
+    for storing and printing; the first attempt still gets its whole timeout."""
+    return started + time_bound(settings.retries, settings.timeout) - AFTER
 
 
 def _unlocked_hit(
@@ -249,9 +263,10 @@ def fetch_with_retries(
     *,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], object] = time.sleep,
+    access_token: str = "",
 ) -> AccessToken:
-    """A new token from WeChat, with the retries and failover that settings allow, by
-    `deadline` on `clock`."""
+    """A new credential from WeChat, with the retries and failover that settings allow,
+    by `deadline` on `clock`; a ticket is asked for with `access_token`."""
 
     def attempt(api_base: str, seconds_left: float) -> AccessToken:
         return fetch(
@@ -264,6 +279,7 @@ def fetch_with_retries(
             timeout=max(MIN_ATTEMPT, min(settings.timeout, seconds_left)),
             proxy=settings.proxy,
             log=log,
+            access_token=access_token,
         )
 
     return with_retries(

@@ -17,15 +17,19 @@ from wechat_token import __version__
 from wechat_token.cache import cached_access_token
 from wechat_token.config import PLACEHOLDERS, load_settings
 from wechat_token.config_file import DEFAULT_CONFIG
-from wechat_token.endpoints import API_BASES, USABLE, AccessToken
+from wechat_token.endpoints import API_BASES, TICKETS, USABLE
 from wechat_token.errors import ConfigError, WeChatAPIError, WeChatTokenError
+from wechat_token.jssdk import url_warnings, wx_config_fields
 from wechat_token.output import PROG, STDOUT_CLOSED, BrokenPipe, Output, OutputError
 from wechat_token.retry import DEFAULT_RETRIES, MAX_RETRIES, time_bound
+from wechat_token.ticket import cached_ticket
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, which mypy reads as True: typing costs 9 ms a run
 
 if TYPE_CHECKING:
     from typing import NoReturn
+
+    from wechat_token.config import Settings
 
 
 class InternalError(WeChatTokenError):
@@ -64,7 +68,7 @@ def main(
     out = Output("--json" in argv, "" if secret in PLACEHOLDERS else secret)
     changed = _ended_by_sigint()
     try:
-        return out.success(*_run(argv, out, started, clock, sleep))
+        return _run(argv, out, started, clock, sleep)
     except _HelpAsked as asked:  # --help or --version, whatever else is given
         try:
             return out.help(str(asked))
@@ -87,11 +91,12 @@ def _run(
     started: float,
     clock: Callable[[], float],
     sleep: Callable[[float], object],
-) -> tuple[AccessToken, bool]:
+) -> int:
     if sys.stdout is None:  # started with stdout closed: no request for a token to be lost
         raise OutputError(STDOUT_CLOSED)
     args = _parse_args(argv)
     out.json_mode, out.verbose = args.json, args.verbose
+    what = _command(args)
     settings = load_settings(args, os.environ)
     out.secret = settings.secret
     for warning in settings.warnings:
@@ -104,9 +109,63 @@ def _run(
             "--replace: that is not an access_token (printable ASCII, no spaces)",
             hint="give the token that the API call refused, or - to read it from stdin",
         )
-    return cached_access_token(
-        settings, out.note, out.warn, started, args.replace, clock=clock, sleep=sleep
+    if what == ("token",):
+        token, cached = cached_access_token(
+            settings, out.note, out.warn, started, args.replace, clock=clock, sleep=sleep
+        )
+        return out.success(*token, cached)
+    if what[0] == "ticket":
+        ticket, cached = cached_ticket(
+            settings, TICKETS[what[1]], out.note, out.warn, started, clock=clock, sleep=sleep
+        )
+        return out.success(*ticket, cached, field="ticket")
+    return _sign(args, what[1], settings, out, started, clock, sleep)
+
+
+def _command(args: argparse.Namespace) -> tuple[str, ...]:
+    """What to print: ("token",), ("ticket", TYPE) or ("sign", URL); checked before any
+    setting is read. Options that belong to one command are refused with the others."""
+    words = tuple(args.command)
+    if not words:
+        what: tuple[str, ...] = ("token",)
+    elif len(words) == 2 and (words[0] == "sign" or (words[0] == "ticket" and words[1] in TICKETS)):
+        what = words
+    elif words[0] in ("ticket", "sign"):  # its argument is named, not shown
+        usage = {"ticket": "ticket jsapi, or ticket wx_card", "sign": "sign URL"}[words[0]]
+        raise ConfigError(f"usage: {PROG} {usage}", hint="see --help")
+    else:  # a value typed by mistake may be the secret: not echoed
+        raise ConfigError("unrecognized arguments: (values)", hint="see --help")
+    signing = [name for name in ("ticket", "noncestr", "timestamp") if getattr(args, name)]
+    if signing and what[0] != "sign":
+        raise ConfigError(f"--{signing[0]} is for the sign command", hint="see --help")
+    if args.replace is not None and what[0] != "token":
+        raise ConfigError("--replace is for the token", hint="see --help")
+    return what
+
+
+def _sign(
+    args: argparse.Namespace,
+    url: str,
+    settings: Settings,
+    out: Output,
+    started: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], object],
+) -> int:
+    """The wx.config fields for `url`: signed with --ticket (no request), or with the
+    cached jsapi_ticket."""
+    for warning in url_warnings(url):
+        (out.note if warning.startswith("the #fragment") else out.warn)(f"sign: {warning}")
+    ticket = args.ticket
+    if ticket is None:
+        got, _ = cached_ticket(
+            settings, TICKETS["jsapi"], out.note, out.warn, started, clock=clock, sleep=sleep
+        )
+        ticket = got.access_token
+    fields = wx_config_fields(
+        settings.appid, ticket, url, noncestr=args.noncestr, timestamp=args.timestamp
     )
+    return out.fields(fields)
 
 
 _FROM_STDIN = (
@@ -218,6 +277,13 @@ def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
         epilog=_HELP_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,  # the epilog's lines as written
     )
+    parser.add_argument(
+        "command",
+        nargs="*",
+        metavar="COMMAND",
+        help="ticket jsapi | ticket wx_card: print that ticket; sign URL: the wx.config "
+        "fields for the page at URL (default: print the access_token)",
+    )
     parser.add_argument("--config", metavar="PATH", help=f"config file (default {DEFAULT_CONFIG})")
     parser.add_argument("--appid", help="the AppID (default: WECHAT_APPID, then config)")
     parser.add_argument(
@@ -265,6 +331,10 @@ def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "https_proxy in the environment)",
     )
     proxy.add_argument("--no-proxy", action="store_true", help="use no proxy, whatever is set")
+    sign = parser.add_argument_group("sign URL: reproduce a signature offline")
+    sign.add_argument("--ticket", metavar="TICKET", help="sign with this jsapi_ticket: no request")
+    sign.add_argument("--noncestr", metavar="N", help="this nonceStr (default: a random one)")
+    sign.add_argument("--timestamp", metavar="T", help="this timestamp (default: now)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("-v", "--verbose", action="store_true", help="show what happens")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")

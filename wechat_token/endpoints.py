@@ -34,17 +34,25 @@ MAX_EXPIRES_IN = 86400  # seconds: WeChat says 7200; no lifetime over a day is t
 
 # Records are collections.namedtuple classes, annotated for mypy: typing.NamedTuple would
 # cost every run the import of typing (see TYPE_CHECKING above).
-class Endpoint(namedtuple("Endpoint", "name path method field")):
+class Endpoint(namedtuple("Endpoint", "name path method field ticket_type", defaults=("",))):
     __slots__ = ()
     name: str  # in the default cache file's name
     path: str
     method: str  # GET: the secret in the query; POST: in a JSON body
     field: str  # the answer's field that holds the credential
+    ticket_type: str  # a ticket's type=; "" for a token, which is asked for with the secret
 
 
 TOKEN = Endpoint("token", "/cgi-bin/token", "GET", "access_token")  # the PHP's
 # One token shared by every caller while it is valid; replaced only with force_refresh
 STABLE_TOKEN = Endpoint("stable_token", "/cgi-bin/stable_token", "POST", "access_token")
+# Tickets, asked for with an access_token: the JS-SDK's, and the card API's
+_GETTICKET = "/cgi-bin/ticket/getticket"
+JSAPI_TICKET = Endpoint("jsapi_ticket", _GETTICKET, "GET", "ticket", "jsapi")
+WX_CARD_TICKET = Endpoint("wx_card_ticket", _GETTICKET, "GET", "ticket", "wx_card")
+TICKETS = {"jsapi": JSAPI_TICKET, "wx_card": WX_CARD_TICKET}
+# getticket's errcodes that say the access_token it was given is no longer good
+TOKEN_REFUSED = frozenset((40001, 40014, 42001))
 
 
 class AccessToken(namedtuple("AccessToken", "access_token expires_in")):
@@ -53,16 +61,30 @@ class AccessToken(namedtuple("AccessToken", "access_token expires_in")):
     expires_in: int  # seconds, counted from when WeChat answered
 
 
+class Ticket(namedtuple("Ticket", "ticket expires_in")):
+    __slots__ = ()
+    ticket: str
+    expires_in: int  # seconds, counted from when WeChat answered
+
+
 def token_request(
-    endpoint: Endpoint, api_base: str, appid: str, secret: str, force_refresh: bool = False
+    endpoint: Endpoint,
+    api_base: str,
+    appid: str,
+    secret: str,
+    force_refresh: bool = False,
+    access_token: str = "",
 ) -> tuple[str, bytes | None]:
-    """The URL to ask, and the JSON body to POST (None for a GET)."""
+    """The URL to ask, and the JSON body to POST (None for a GET). A ticket is asked for
+    with `access_token`; a token with the AppID and AppSecret."""
     url = f"{api_base.rstrip('/')}{endpoint.path}"
     fields: dict[str, str | bool] = {
         "grant_type": "client_credential",
         "appid": appid,
         "secret": secret,
     }
+    if endpoint.ticket_type:
+        fields = {"access_token": access_token, "type": endpoint.ticket_type}
     if endpoint.method == "POST":  # stable_token: the secret in a JSON body
         fields["force_refresh"] = force_refresh  # true: replace the token now (20 a day)
         return url, json.dumps(fields).encode()

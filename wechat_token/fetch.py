@@ -28,15 +28,17 @@ def fetch(
     timeout: float = DEFAULT_TIMEOUT,
     proxy: str | None = None,
     log: Callable[[str], None] | None = None,
+    access_token: str = "",
 ) -> AccessToken:
     """One request to `endpoint` on `api_base`, with settings already checked: see
-    wechat_token.get_access_token, which checks them."""
+    wechat_token.get_access_token, which checks them. A ticket is asked for with
+    `access_token`, which is masked wherever the AppSecret is (it is as secret)."""
 
     def note(text: str) -> None:
         if log is not None:
-            log(clean(text, secret))
+            log(redact(clean(text, secret), access_token))
 
-    url, body = token_request(endpoint, api_base, appid, secret, force_refresh)
+    url, body = token_request(endpoint, api_base, appid, secret, force_refresh, access_token)
     cacert = cacert or http.certifi_bundle()
     note(f"{endpoint.method} {url}")
     note(f"CA bundle: {cacert}")
@@ -47,9 +49,12 @@ def fetch(
         note(f"HTTP {response.status} from {response.address}")
         note("time since start: " + response.timings)
         token = parse_response(response, endpoint.field)
-        if redact(token.access_token, secret) != token.access_token:  # never print the secret
-            raise ResponseError(f"the {endpoint.field} in the answer holds the AppSecret: refused")
+        value = token.access_token
+        if redact(redact(value, secret), access_token) != value:  # never print the secret
+            held = "the AppSecret or the access_token" if access_token else "the AppSecret"
+            raise ResponseError(f"the {endpoint.field} in the answer holds {held}: refused")
         return token
     except WeChatTokenError as error:
         error.scrub(secret)  # a caller may log the exception: keep it safe to print
+        error.scrub(access_token)
         raise

@@ -10,7 +10,6 @@ import sys
 import time
 
 from wechat_token import __version__
-from wechat_token.endpoints import AccessToken
 from wechat_token.errors import WeChatAPIError, WeChatTokenError
 from wechat_token.redact import clean, redact
 
@@ -94,12 +93,22 @@ class Output:
         self._result({"version": __version__} if self.json_mode and is_version else text)
         return 0
 
-    def success(self, token: AccessToken, cached: bool) -> int:
+    def success(
+        self, value: str, expires_in: int, cached: bool, field: str = "access_token"
+    ) -> int:
+        """The credential alone, or with --json as {field, expires_in, expires_at, cached}."""
         if self.json_mode:
-            expires_at = int(time.time()) + token.expires_in
-            self._result({**token._asdict(), "expires_at": expires_at, "cached": cached})
+            expires_at = int(time.time()) + expires_in
+            self._result(
+                {field: value, "expires_in": expires_in, "expires_at": expires_at, "cached": cached}
+            )
         else:
-            self._result(token.access_token)
+            self._result(value)
+        return 0
+
+    def fields(self, fields: dict[str, str | int]) -> int:
+        """One JSON object, --json or not: what `sign` prints for wx.config."""
+        self._result(dict(fields))
         return 0
 
     def failure(self, error: WeChatTokenError) -> WeChatTokenError:

@@ -1,0 +1,94 @@
+"""The JS-SDK signature that wx.config checks, made where SDKs get it wrong.
+
+WeChat's appendix 1: the fields jsapi_ticket, noncestr, timestamp and url, in that (ASCII)
+order, joined as key=value with &, the values raw (no URL escaping), SHA-1, lower-case
+hex. The URL is the page's, without its #fragment. Its appendix 5 lists the usual causes
+of "config:invalid signature"; the ones a program can see are named here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from wechat_token.errors import ConfigError
+
+NONCE_LENGTH = 16  # characters of letters and digits, from `secrets`
+_PLAIN = re.compile(r"[\x21-\x7e]{1,4096}")  # printable ASCII, no spaces: a ticket, a nonce
+_HINT = "see docs/jssdk.md for what wx.config signs"
+
+
+def jsapi_signature(*, ticket: str, noncestr: str, timestamp: int | str, url: str) -> str:
+    """The signature of `url` for wx.config: SHA-1 of the fields, lower-case hex.
+
+    `url` is signed without its #fragment, as WeChat's page script reads it
+    (location.href.split('#')[0]). Anything that cannot be signed is a ConfigError.
+    """
+    fields = _checked(ticket, noncestr, timestamp, url)
+    import hashlib
+
+    return hashlib.sha1(fields.encode(), usedforsecurity=False).hexdigest()  # WeChat chose SHA-1
+
+
+def _checked(ticket: str, noncestr: str, timestamp: int | str, url: str) -> str:
+    """The string to sign, from values checked one by one."""
+    for name, value in (("ticket", ticket), ("noncestr", noncestr)):
+        if not isinstance(value, str) or not _PLAIN.fullmatch(value):
+            raise ConfigError(f"{name} must be printable ASCII with no spaces", hint=_HINT)
+    if isinstance(timestamp, bool) or not isinstance(timestamp, (int, str)):
+        raise ConfigError("timestamp must be a whole number of seconds", hint=_HINT)
+    if not re.fullmatch(r"[0-9]{1,12}", str(timestamp) if timestamp != "" else "x"):
+        raise ConfigError("timestamp must be a whole number of seconds", hint=_HINT)
+    if not isinstance(url, str) or not url or not url.isprintable():
+        raise ConfigError("url must be the page's URL, printable", hint=_HINT)
+    page = url.split("#", 1)[0]
+    return f"jsapi_ticket={ticket}&noncestr={noncestr}&timestamp={int(timestamp)}&url={page}"
+
+
+def url_warnings(url: str) -> list[str]:
+    """What in `url` is a known cause of "config:invalid signature", for -v and warnings."""
+    said = []
+    if "#" in url:
+        said.append("the #fragment is not signed: signing the URL without it")
+    if re.match(r"(?i)https?%3A", url):
+        said.append(
+            "the URL looks percent-encoded as a whole (https%3A%2F%2F...): sign it as the "
+            "page's address bar shows it, decoded"
+        )
+    elif not re.match(r"(?i)https?://", url):
+        said.append("the URL has no http:// or https://: sign the page's full URL")
+    return said
+
+
+def nonce() -> str:
+    """A random nonceStr: NONCE_LENGTH letters and digits."""
+    import secrets
+    import string
+
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(NONCE_LENGTH))
+
+
+def wx_config_fields(
+    appid: str,
+    ticket: str,
+    url: str,
+    *,
+    noncestr: str | None = None,
+    timestamp: int | str | None = None,
+    clock: Callable[[], float] | None = None,
+) -> dict[str, str | int]:
+    """The fields wx.config takes (appId, timestamp, nonceStr, signature), and the url
+    that was signed; a fresh nonce and the current time unless given."""
+    import time
+
+    noncestr = nonce() if noncestr is None else noncestr
+    timestamp = int((clock or time.time)()) if timestamp is None else timestamp
+    signature = jsapi_signature(ticket=ticket, noncestr=noncestr, timestamp=timestamp, url=url)
+    return {
+        "appId": appid,
+        "timestamp": int(timestamp),
+        "nonceStr": noncestr,
+        "signature": signature,
+        "url": url.split("#", 1)[0],
+    }
