@@ -69,7 +69,7 @@ def read_settings() -> tuple[str, str, str, str, float]:
         raise Failure(2, "api_base must be one https:// URL", "e.g. https://api.weixin.qq.com")
     ca_bundle = os.path.abspath(wechat.get("ca_bundle", certifi.where()))  # from config.ini's
     if not os.path.isfile(ca_bundle):  # folder, which is this one
-        raise Failure(2, f"ca_bundle: no file {ca_bundle}", "name a PEM CA bundle in config.ini")
+        raise Failure(2, mask(f"ca_bundle: no file {ca_bundle}", appsecret), "name a PEM file")
     timeout = wechat.get("timeout", "10")
     if not re.fullmatch(r"\d+(\.\d+)?", timeout) or not 0 < float(timeout) <= 3600:
         raise Failure(2, "timeout must be a number of seconds, at most 3600", "e.g. timeout = 10")
@@ -130,9 +130,9 @@ def main() -> int:
         jsoninfo = jsoninfo if isinstance(jsoninfo, dict) else {}  # a list: no access_token
         if jsoninfo.get("errcode"):  # absent, or 0, when all is well
             errcode, errmsg = str(jsoninfo["errcode"]), str(jsoninfo.get("errmsg", ""))
-            ip = re.search(r" \d{1,3}(?:\.\d{1,3}){3}\b", errmsg)  # 40164's errmsg names it
-            hint = HINTS.get(errcode, f"look up errcode {errcode} in WeChat's 全局返回码说明")
-            raise Failure(1, f"errcode {errcode}: {errmsg}", hint.format(ip=ip[0] if ip else ""))
+            ip = (re.search(r" \d{1,3}(?:\.\d{1,3}){3}\b", errmsg) or [""])[0]  # 40164's names it
+            hint = HINTS.get(errcode, "look up this errcode in WeChat's 全局返回码说明")
+            raise Failure(1, f"errcode {errcode}: {errmsg}", hint.replace("{ip}", ip))  # not format
         access_token = jsoninfo.get("access_token")  # $access_token = $jsoninfo["access_token"];
         usable = isinstance(access_token, str) and re.fullmatch(r"[!-~]+", access_token)
         if not usable or mask(str(access_token), appsecret) != access_token:  # nor the secret

@@ -479,3 +479,26 @@ def test_a_non_ascii_api_base_is_a_config_error_before_any_request(base: str) ->
     with pytest.raises(wechat_token.ConfigError) as caught:
         get_access_token(APPID, SECRET, api_base=base)
     assert caught.value.args == (f"api_base: '{base}' is not an https:// URL; refusing",)
+
+
+def test_every_line_log_hears_is_masked_whatever_module_says_it(
+    fake: FakeWeChat, ca_file: str, tmp_path: Path
+) -> None:
+    """The cache's and the retries' lines too, not only the request's: a cache path and an
+    API base that hold the secret (by mistake) are masked in what `log` hears."""
+    said: list[str] = []
+    folder = tmp_path / f"cache-{SECRET.lower()}"
+    fake.behaviour = -1
+    tokens = TokenCache(
+        APPID,
+        SECRET,
+        cache_file=str(folder / "t.json"),
+        api_bases=[fake.base_url, f"{fake.base_url}/{SECRET}"],
+        cacert=ca_file,
+        log=said.append,
+    )
+    with pytest.raises(wechat_token.ResponseError):  # the second base's path: 404
+        tokens.get()
+    assert said[0] == f"cache: nothing in {tmp_path}/cache-***/t.json yet"
+    assert f"next attempt in 0.5 s, via {fake.base_url}/***" in said
+    assert [line for line in said if redact(line, SECRET) != line] == []

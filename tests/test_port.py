@@ -165,7 +165,7 @@ def test_the_environment_overrides_config_ini(folder: Path, fake: FakeWeChat) ->
         pytest.param(
             45009,
             "errcode 45009: reach max api daily quota limit",
-            "look up errcode 45009 in WeChat's 全局返回码说明",
+            "look up this errcode in WeChat's 全局返回码说明",
             id="other-errcode",
         ),
     ],
@@ -454,7 +454,7 @@ def test_a_missing_ca_bundle_is_a_configuration_error(folder: Path, fake: FakeWe
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr.splitlines() == [
         f"error: ca_bundle: no file {folder.resolve() / 'no-such.pem'}",
-        "hint: name a PEM CA bundle in config.ini",
+        "hint: name a PEM file",
     ]
 
 
@@ -622,3 +622,29 @@ def test_mask_exactly(text: str, shown: str) -> None:
 def test_mask_without_a_secret_only_escapes() -> None:
     """Before the settings are read there is no secret: nothing is masked."""
     assert port.mask("a\x07b", "") == r"a\x07b"
+
+
+@pytest.mark.parametrize("errcode", ["{" + SECRET + "}", "{0}", "{ip}"])
+def test_an_errcode_that_looks_like_a_format_field_is_shown_as_it_is(
+    folder: Path, fake: FakeWeChat, errcode: str
+) -> None:
+    """The hint names the errcode: it was a format string, and "{0}" or "{SECRET}" from the
+    server raised IndexError or KeyError, a traceback holding the whole AppSecret."""
+    fake.behaviour = json.dumps({"errcode": errcode, "errmsg": "x"}).encode()
+    done = run(folder)
+    shown = errcode.replace(SECRET, "***")
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.splitlines() == [
+        f"error: errcode {shown}: x",
+        "hint: look up this errcode in WeChat's 全局返回码说明",
+    ]
+
+
+def test_a_ca_bundle_path_that_holds_the_secret_is_masked(folder: Path, fake: FakeWeChat) -> None:
+    write_config(folder, api_base=fake.base_url, ca_bundle=f"keys/{SECRET.lower()}.pem")
+    done = run(folder)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.splitlines() == [
+        f"error: ca_bundle: no file {folder.resolve() / 'keys'}/***.pem",
+        "hint: name a PEM file",
+    ]

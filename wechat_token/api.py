@@ -13,6 +13,7 @@ from wechat_token.endpoints import API_BASE, API_BASES, TICKETS, AccessToken, Ti
 from wechat_token.errors import ConfigError, WeChatTokenError
 from wechat_token.fetch import DEFAULT_TIMEOUT, fetch
 from wechat_token.jssdk import url_warnings, wx_config_fields
+from wechat_token.redact import clean
 from wechat_token.ticket import cached_ticket
 
 # A web worker has a time limit of its own (gunicorn's default kills it after 30 s): with
@@ -63,7 +64,13 @@ class TokenCache:
             retries=retries,
             log=log,
         )
-        self._log = log or (lambda _text: None)
+        secret_ = self._settings.secret
+
+        def masked(text: str) -> None:  # every line, from every module, as -v shows it
+            if log is not None:
+                log(clean(text, secret_))
+
+        self._log = masked
         # The token, the time.monotonic() until which it is used (its expiry less the
         # cache margin), and its expiry. Threads that find it stale meet at the cache's
         # lock, as processes do: one fetches, the others read what it stored. There is
