@@ -124,7 +124,8 @@ def test_a_crowd_on_a_server_that_never_answers_ends_within_each_callers_bound(
         assert outcome.startswith(
             (
                 "TransportError: no answer from 127.0.0.1 within ",
-                "TransportError: gave up at the time bound of this run: another caller has held ",
+                "TransportError: no connection to 127.0.0.1 within ",
+                "TransportError: gave up at the time bound of this run: another caller ",
             )
         ), outcome
     assert len(fake.requests) >= 1
@@ -216,4 +217,30 @@ def test_a_failure_on_another_callers_path_is_not_this_callers_answer(
     failed = children.finish(proxied)
     assert (failed.code, failed.out) == (3, "")
     assert "proxy" in failed.err.splitlines()[0]
+    assert len(fake.requests) == 1
+
+
+def test_a_holder_stuck_on_its_path_does_not_fail_a_caller_with_a_working_one(
+    cli: CLI,
+    fake: FakeWeChat,
+    env: pytest.MonkeyPatch,
+    children: Children,
+    stalled_port: int,
+    tmp_path: Path,
+) -> None:
+    """The holder's proxy never answers, and its time bound (32 s) is longer than the
+    other caller's (2.5 s): that caller waits half its time, then takes its own path and
+    gets a token, within its own bound (an outside review found it failed without asking)."""
+    cache = str(tmp_path / "token.json")
+    env.setenv("https_proxy", f"http://127.0.0.1:{stalled_port}")
+    stuck = children.start([*COMMAND, *cli.argv(("--cache-file", cache), True)])
+    env.delenv("https_proxy")
+    time.sleep(0.3)  # it holds the lock now, waiting for its proxy
+    started = time.monotonic()
+    direct = children.start(
+        [*COMMAND, *cli.argv(("--cache-file", cache, "--timeout", "2", "--retries", "0"), True)]
+    )
+    assert children.finish(direct) == Result(0, "fake_token_1\n", "")
+    assert time.monotonic() - started < time_bound(0, 2) + 0.5  # + Python's start
+    assert stuck.poll() is None  # still stuck: killed when the test ends
     assert len(fake.requests) == 1

@@ -21,7 +21,7 @@ from functools import partial
 
 from wechat_token import lock
 from wechat_token.endpoints import MAX_EXPIRES_IN, USABLE, AccessToken, realm, whole_number
-from wechat_token.errors import ConfigError, WeChatAPIError
+from wechat_token.errors import ConfigError, TransportError, WeChatAPIError
 from wechat_token.fetch import fetch
 from wechat_token.files import read_small_file, replace_file
 from wechat_token.redact import redact
@@ -131,12 +131,32 @@ def cached_access_token(
     if not settings.force_refresh and (hit := _unlocked_hit(settings, wanted, refused)):
         log(f"cache: token from {path}, valid for {hit.expires_in} s more")
         return hit, True
-    fd = lock.lock(path, deadline - MIN_ATTEMPT, log, clock=clock, sleep=sleep)
+    # A holder that may hold the lock past this run's deadline (its path may be stuck) is
+    # waited for while this run would still have time for a whole attempt, or half its
+    # time; then this run takes its own way, without the lock, and stores its answer.
+    # A caller that waited starts its attempts late: they end AFTER earlier, so that the
+    # run still ends within its bound on a busy machine.
+    now, late = clock(), deadline - AFTER
+    alone_at = max(late - settings.timeout, (now + late) / 2)
+    try:
+        fd = lock.lock(path, deadline, log, alone_at=alone_at, clock=clock, sleep=sleep)
+        if clock() - now > lock.LOCK_POLL / 2:  # it waited
+            deadline = late
+    except lock.LockHeld as held:
+        deadline = late
+        if hit := _unlocked_hit(settings, wanted, refused):  # a lone caller stored one
+            return hit, True
+        if clock() + MIN_ATTEMPT > deadline:  # no time left for an attempt of its own
+            raise _gave_up(str(held)) from None
+        log(f"cache: {held}, and may hold it past this run's end: trying this run's own way")
+        fd = None
     try:
         if settings.force_refresh:
             log(f"cache: --force-refresh, not reading {path}")
         elif hit := _cache_hit(settings, path, wanted, refused, log):  # stored meanwhile?
             return hit, True
+        if clock() + MIN_ATTEMPT > deadline:  # the holder let go too late for an attempt
+            raise _gave_up(f"another caller held {path}.lock until too late")
         asked_at = time.time()  # the token's lifetime counts from here: the safe side
         try:
             token = source(deadline)
@@ -159,6 +179,14 @@ def cached_access_token(
         return token, False
     finally:
         lock.unlock(fd)
+
+
+def _gave_up(why: str) -> TransportError:
+    return TransportError(
+        f"gave up at the time bound of this run: {why}",
+        hint="it stops by itself within its own time bound: run this again then, or give "
+        "this run its own --cache-file",
+    )
 
 
 def attempts_deadline(settings: Settings, started: float) -> float:

@@ -1,8 +1,9 @@
 """The cache's lock, for threads and processes alike: flock on PATH.lock.
 
 Each caller opens the lock file itself, so two threads of one process wait for each
-other as two processes do. The file holds nothing: its modification time is when the
-holder took the lock, so a caller that gives up can say how long it has been held.
+other as two processes do. The file holds nothing; its times say when the holder took
+the lock and by when it will have let go, so a caller knows whether waiting can end in
+time, and can say how long the lock has been held.
 
 After a fork, the child closes the lock descriptors it inherited: the thread that holds
 them exists only in the parent, and a copy left open in the child would keep the lock
@@ -19,8 +20,13 @@ from wechat_token.errors import ConfigError, TransportError
 from wechat_token.files import NONBLOCK, refuse_odd_file
 
 LOCK_POLL = 0.02  # seconds between looks at a lock another caller holds
+MIN_WAIT = 0.1  # seconds before its deadline that a caller stops waiting for the lock
 CACHE_WAYS_OUT = "choose another with --cache-file, or run with --no-cache"
 _held: set[int] = set()  # the lock descriptors this process holds
+
+
+class LockHeld(TransportError):
+    """Another caller still held the lock when this one's wait ended."""
 
 
 def lock(
@@ -28,13 +34,17 @@ def lock(
     deadline: float,
     log: Callable[[str], None],
     *,
+    alone_at: float | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], object] = time.sleep,
 ) -> int | None:
     """Lock the cache (on PATH.lock, created 0600); None where locking does not exist.
 
-    Waits for the caller that holds the lock until `deadline` (on `clock`), looking again
-    every LOCK_POLL seconds (`sleep`), then gives up with a TransportError that says how
+    `deadline` (on `clock`) is when this caller's attempts must end; taking the lock, it
+    writes that in the lock file's times, beside when it took it. A caller that waits
+    (looking again every LOCK_POLL seconds, `sleep`) reads them: a holder that will have
+    let go by this caller's deadline is waited for until MIN_WAIT before it; one that may
+    hold it longer (its path may be stuck) until `alone_at` only. Then LockHeld says how
     long the lock has been held. Release it with unlock().
     """
     try:
@@ -59,14 +69,19 @@ def lock(
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 _held.add(fd)
-                _touch(fd)
+                _date(fd, time.time() + deadline - clock())
                 return fd
             except BlockingIOError:  # another caller is fetching: wait for its answer
                 if not waited:
                     log(f"cache: another caller holds {path}.lock: waiting for its answer")
                     waited = True
-                if clock() > deadline:
-                    raise _gave_up(fd, path) from None
+                now = clock()
+                taken, ends = _times(fd)
+                later = ends > time.time() + deadline - now  # it may hold it past my end
+                if now > deadline - MIN_WAIT or (later and now > (alone_at or deadline)):
+                    held = max(time.time() - taken, 0)
+                    message = f"another caller has held {path}.lock for {held:.1f} s"
+                    raise LockHeld(message) from None
                 sleep(LOCK_POLL)
             except OSError as error:  # e.g. a network file system without locks
                 log(f"cache: cannot lock {path}.lock ({error.strerror}): using the cache unlocked")
@@ -84,23 +99,19 @@ def unlock(fd: int | None) -> None:
         os.close(fd)
 
 
-def _touch(fd: int) -> None:
-    """Set the lock file's time to now: when the lock was taken, for those who wait."""
+def _date(fd: int, ends: float) -> None:
+    """The lock file's times, for those who wait: when the lock was taken (its access
+    time, now), and the Unix time by which its holder will have let go (modification)."""
     try:
-        os.utime(fd)
-    except OSError:  # a read-only mount: the waiters cannot say for how long
+        os.utime(fd, (time.time(), ends))
+    except OSError:  # a read-only mount: the waiters wait as if it ended in time
         return
 
 
-def _gave_up(fd: int, path: str) -> TransportError:
-    """This caller's time is up, and another still holds the lock."""
-    held = max(time.time() - os.fstat(fd).st_mtime, 0)
-    return TransportError(
-        f"gave up at the time bound of this run: another caller has held {path}.lock "
-        f"for {held:.1f} s",
-        hint="it stops by itself within its own time bound: run this again then, or give "
-        "this run its own --cache-file",
-    )
+def _times(fd: int) -> tuple[float, float]:
+    """When the holder took the lock, and by when it will have let go (Unix times)."""
+    info = os.fstat(fd)
+    return info.st_atime, info.st_mtime
 
 
 def _forget_inherited() -> None:
