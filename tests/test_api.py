@@ -502,3 +502,29 @@ def test_every_line_log_hears_is_masked_whatever_module_says_it(
     assert said[0] == f"cache: nothing in {tmp_path}/cache-***/t.json yet"
     assert f"next attempt in 0.5 s, via {fake.base_url}/***" in said
     assert [line for line in said if redact(line, SECRET) != line] == []
+
+
+class _BadPath:
+    """An os.PathLike whose __fspath__ returns neither str nor bytes."""
+
+    def __fspath__(self) -> int:
+        return 7
+
+
+@pytest.mark.parametrize("name", ["cacert", "cache_file"])
+def test_a_path_object_that_gives_no_path_is_a_config_error(name: str) -> None:
+    with pytest.raises(wechat_token.ConfigError) as caught:
+        TokenCache(APPID, SECRET, **{name: _BadPath()})  # type: ignore[arg-type]
+    assert caught.value.args == (f"{name} must be a str, a path or None, not _BadPath",)
+
+
+def test_a_huge_secret_is_refused_at_once() -> None:
+    start = time.monotonic()
+    with pytest.raises(wechat_token.ConfigError) as caught:
+        TokenCache(APPID, "a" * 4_000_000, timeout="x")  # type: ignore[arg-type]
+    assert time.monotonic() - start < 1
+    assert str(caught.value) == "timeout must be a number of seconds, not str"
+    with pytest.raises(wechat_token.ConfigError) as caught:
+        TokenCache(APPID, "a" * 4_000_000)
+    assert time.monotonic() - start < 2
+    assert str(caught.value) == "secret: not an AppSecret: it has 4000000 characters"

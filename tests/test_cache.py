@@ -426,7 +426,7 @@ def test_a_refusal_another_caller_got_is_the_answer_and_nothing_is_asked(
 
 @pytest.mark.parametrize(
     ("age", "secret", "requests"),
-    [(1, SECRET, 0), (6, SECRET, 1), (1, "Another_Secret-0123456789", 1)],
+    [(1, SECRET, 0), (6, SECRET, 1), (1, "Another_Secret-9876543210", 1)],
     ids=["fresh", "older-than-5-s", "another-secret"],
 )
 def test_a_stored_refusal_is_shared_for_5_s_and_only_with_the_same_account(
@@ -783,6 +783,21 @@ def test_wechats_domains_are_one_realm() -> None:
 
     bases = ["https://api.weixin.qq.com", "https://api2.weixin.qq.com"]
     bases += ["https://sh.api.weixin.qq.com", "https://sz.api.weixin.qq.com"]
+    bases += ["https://hk.api.weixin.qq.com"]  # Hong Kong's (an outside review found it missing)
     assert {realm(base) for base in bases} == {"https://api.weixin.qq.com"}
     assert realm("https://127.0.0.1:8443") == "https://127.0.0.1:8443"
     assert realm("https://api.weixin.qq.com.example") == "https://api.weixin.qq.com.example"
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["https://api.weixin.qq.com.", "https://API.weixin.qq.com.:443/", "https://api.weixin.qq.com"],
+)
+def test_a_host_with_its_root_dot_is_the_same_server(typed: str) -> None:
+    """api.weixin.qq.com. (a fully qualified name) was a realm of its own: its runs and the
+    others' replaced each other's token."""
+    settings = wechat_token.config.api_settings(
+        APPID, SECRET, stable=False, cache_file=None, api_bases=[typed], cacert=None,
+        proxy=None, timeout=1, retries=0,
+    )  # fmt: skip
+    assert settings.api_bases == ("https://api.weixin.qq.com",)

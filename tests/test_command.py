@@ -237,7 +237,7 @@ def test_wechat_error_as_json(cli: CLI, fake: FakeWeChat, how: str) -> None:
 
 
 def test_wrong_secret_is_40125_from_the_fake(cli: CLI, env: pytest.MonkeyPatch) -> None:
-    env.setenv("WECHAT_APPSECRET", "another-secret-0123456789")
+    env.setenv("WECHAT_APPSECRET", "another-secret-9876543210")
     result = cli.main()
     assert result.code == 1
     assert result.err.startswith("error: errcode 40125: invalid appsecret\n")
@@ -284,9 +284,6 @@ BAD_ANSWERS = [
     (b"[" * 60_000, "response is not JSON: '" + "[" * 80 + "...'"),  # RecursionError deep
     (b"\xff\xfe\xfa not utf-8", "response is not JSON: '\ufffd\ufffd\ufffd not utf-8'"),
     # Not web pages, though they start with '<': quoted like any text that is not JSON
-    (b"<htmlx>", "response is not JSON: '<htmlx>'"),
-    (b"<p>Welcome</p>", "response is not JSON: '<p>Welcome</p>'"),
-    (b"<?xml version='1.0'?><a/>", """response is not JSON: "<?xml version='1.0'?><a/>\""""),
     (b"[1, 2]", "response is not a JSON object: '[1, 2]'"),
     (
         b'{"expires_in": 7200}',
@@ -365,6 +362,27 @@ def _page(title: str) -> bytes:
 # named by its status, Content-Type, size and title, never quoted; exit 3 with PORTAL_HINT.
 # (status, body, Content-Type) -> the exact error
 WEB_PAGES = [
+    # a page by its first character (JSON never starts with '<'), or by its Content-Type
+    (
+        (200, b"<p>Welcome</p>", "application/json"),
+        "HTTP 200: a web page, not WeChat's answer (application/json, 14 bytes)",
+    ),
+    (
+        (200, b"\xef\xbb\xbf<html><title>Hotel</title>", "text/html"),
+        "HTTP 200: a web page, not WeChat's answer (text/html, 29 bytes, titled 'Hotel')",
+    ),
+    (
+        (200, b"  <!-- portal --><html>", "text/html"),
+        "HTTP 200: a web page, not WeChat's answer (text/html, 23 bytes)",
+    ),
+    (
+        (200, b"<?xml version='1.0'?><!DOCTYPE html><html/>", "application/xhtml+xml"),
+        "HTTP 200: a web page, not WeChat's answer (application/xhtml+xml, 43 bytes)",
+    ),
+    (
+        (200, b"Please log in", "text/html; charset=utf-8"),
+        "HTTP 200: a web page, not WeChat's answer (text/html, 13 bytes)",
+    ),
     ("html", "HTTP 200: a web page, not WeChat's answer (text/html, 47 bytes)"),
     (
         (404, b"<html>Not Found</html>", "text/html"),

@@ -26,7 +26,7 @@ from wechat_token.redact import clean, redact, sanitize
 from conftest import CLI, OUTPUTS, Result, find_secret
 from fake_wechat import APPID, SECRET, FakeWeChat
 
-HEX_SECRET = "0123456789abcdef0123456789abcdef"  # a real AppSecret's shape: 32 hex digits
+HEX_SECRET = "fedcba9876543210fedcba9876543210"  # a real AppSecret's shape: 32 hex digits
 ECHOED = "errcode 40125: invalid appsecret *** (in capitals: ***)"
 RESPONSE_HINT = wechat_token.ResponseError.hint
 
@@ -330,3 +330,38 @@ def test_an_excerpts_escapes_cannot_make_a_run_of_the_secret(
         wechat_token.get_access_token(APPID, secret, api_base=fake.base_url, cacert=ca_file)
     assert caught.value.args == ("response is not JSON: '\\***!'",)
     assert str(caught.value) == "response is not JSON: '\\***!'"
+
+
+# --- What is stored, and what names files ---------------------------------------------------
+
+
+def test_an_appid_that_holds_a_run_of_the_secret_is_refused_unshown(
+    cli: CLI, fake: FakeWeChat, env: pytest.MonkeyPatch
+) -> None:
+    """The AppID names the cache file and its lock, and is stored in them: the secret in
+    lower case as the AppID was written there whole."""
+    for appid in (SECRET.lower(), "wx" + SECRET[3:11], SECRET + "x"):
+        env.setenv("WECHAT_APPID", appid)
+        result = cli.main()
+        assert result == Result(
+            2,
+            "",
+            "error: WECHAT_APPID: that is not an AppID: it looks like an AppSecret\n"
+            "hint: an AppID is wx and 16 hex characters; the AppSecret goes in "
+            "WECHAT_APPSECRET or appsecret (are the two swapped?)\n",
+        )
+    assert fake.requests == []
+
+
+def test_a_refusal_that_would_store_a_run_of_the_secret_is_not_stored(
+    cli: CLI, fake: FakeWeChat, env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An all-digit secret, and an errcode that holds it: shown as ***, and not written
+    into the cache file either (the refusal is simply not shared)."""
+    secret = "9876543210987654"
+    env.setenv("WECHAT_APPSECRET", secret)
+    fake.behaviour = json.dumps({"errcode": int(secret), "errmsg": "x"}).encode()
+    result = cli.main("--json")
+    assert (result.code, json.loads(result.out)["errcode"]) == (1, "***")
+    stored = [path.read_text() for path in tmp_path.rglob("*.json")]
+    assert [text for text in stored if redact(text, secret) != text] == []

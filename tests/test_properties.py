@@ -988,6 +988,7 @@ def refusal(secret: str) -> tuple[str, str]:
         return "a quote" if char in "'\"`" else "another character"
 
     odd = sorted({kind(char) for char in secret if char not in ALPHABET})
+    odd = odd if 16 <= len(secret) <= 64 else []  # a length out of range is said first
     plural = "" if len(secret) == 1 else "s"
     what = f"it holds {' and '.join(odd)}" if odd else f"it has {len(secret)} character{plural}"
     return f"not an AppSecret: {what}", SECRET_HINT

@@ -161,7 +161,7 @@ def cached_access_token(
         try:
             token = source(deadline)
         except WeChatAPIError as error:  # WeChat's answer: the others waiting get it too
-            if why := _store(path, _refused(path, wanted, error), log):
+            if why := _store(path, _refused(path, wanted, error), log, settings.secret):
                 log(f"cache: could not save the refusal in {path}: {why}")
             raise
         if refused is not None and token.access_token == refused:  # stable_token does this
@@ -174,7 +174,7 @@ def cached_access_token(
             expires_in=token.expires_in,
             expires_at=asked_at + token.expires_in,
         )
-        if why := _store(path, entry, log):
+        if why := _store(path, entry, log, settings.secret):
             _forget(path, f"could not save the token in {path}: {why}", warn)
         return token, False
     finally:
@@ -258,10 +258,14 @@ def _refused(path: str, wanted: CacheEntry, error: WeChatAPIError) -> CacheEntry
     return entry._replace(refusal=refusal)
 
 
-def _store(path: str, entry: CacheEntry, log: Callable[[str], None]) -> str:
-    """Save the entry for the next caller; "" if saved, else why not."""
+def _store(path: str, entry: CacheEntry, log: Callable[[str], None], secret: str) -> str:
+    """Save the entry for the next caller; "" if saved, else why not. What is stored
+    holds no run of the AppSecret (an errcode of digits, or a JSON escape, could)."""
+    data = json.dumps(entry._asdict())
+    if redact(data, secret) != data:
+        return "it would hold a piece of the AppSecret"
     try:
-        replace_file(path, json.dumps(entry._asdict()).encode())
+        replace_file(path, data.encode())
     except OSError as error:
         return error.strerror or "error"
     log(f"cache: {'refusal' if entry.refusal else 'token'} saved in {path}")

@@ -17,6 +17,7 @@ from wechat_token.config_file import CONFIG_SECTION, DEFAULT_CONFIG, read_config
 from wechat_token.endpoints import API_BASES, STABLE_TOKEN, TOKEN, Endpoint
 from wechat_token.errors import CONSOLE, KEYS, ConfigError
 from wechat_token.fetch import DEFAULT_TIMEOUT
+from wechat_token.redact import redact
 from wechat_token.retry import DEFAULT_RETRIES, MAX_RETRIES
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, which mypy reads as True: typing costs 9 ms a run
@@ -183,7 +184,10 @@ def _number(value: float) -> str:
 
 def _path_or_none(name: str, value: object) -> str | None:
     """A path given as str or os.PathLike (pathlib.Path), as a str; None stays None."""
-    path = os.fspath(value) if isinstance(value, os.PathLike) else value
+    try:
+        path = os.fspath(value) if isinstance(value, os.PathLike) else value
+    except TypeError:  # its __fspath__ returned neither str nor bytes
+        path = None if value is None else b""
     if path is not None and not isinstance(path, str):
         raise ConfigError(
             f"{name} must be a str, a path or None, not {type(value).__name__}", hint=_DEFAULTS
@@ -264,7 +268,7 @@ def _api_base(value: str, origin: str) -> str:
             hint="write it like https://api.weixin.qq.com, without a path",
         )
     host, _, path = value.split("://", 1)[1].partition("/")
-    host = host.lower().removesuffix(":443")
+    host = re.sub(r"(?<=.)\.(?=(:[0-9]+)?$)", "", host.lower()).removesuffix(":443")  # root dot
     return f"https://{host}/{path.rstrip('/')}" if path.rstrip("/") else f"https://{host}"
 
 
@@ -308,6 +312,8 @@ def _credential(found: tuple[str, str] | None, key: str, path: str) -> tuple[str
 
 def _unlike_a_secret(value: str) -> str:
     """What is wrong with a would-be AppSecret, said without showing any of it."""
+    if not 16 <= len(value) <= 64:  # said at once: a huge value is not read through
+        return f"it has {len(value)} character{'' if len(value) == 1 else 's'}"
     kinds = {_kind(char) for char in value if not SECRET.fullmatch(char * 16)}
     if kinds:
         return f"it holds {' and '.join(sorted(kinds))}"
@@ -329,7 +335,13 @@ _LIKE_A_SECRET = re.compile(r"[0-9A-Fa-f]{32}|[A-Za-z0-9_-]{43}")
 def _appid_apart(appid: str, secret: str, origin: str) -> None:
     """Refuse an AppID that is the AppSecret, or looks like one, without showing it: with
     the two swapped, the secret would be in the warning below, the URL and file names."""
-    if appid == secret or _LIKE_A_SECRET.fullmatch(appid):
+    if (
+        appid.lower() == secret.lower()
+        or _LIKE_A_SECRET.fullmatch(appid)
+        or (
+            redact(appid, secret) != appid  # it holds 8 or more of the secret, in any case
+        )
+    ):
         raise ConfigError(
             f"{origin}: that is not an AppID: it looks like an AppSecret",
             hint="an AppID is wx and 16 hex characters; the AppSecret goes in "

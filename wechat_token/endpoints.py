@@ -23,10 +23,16 @@ API_BASE = "https://api.weixin.qq.com"
 BACKUP_API_BASE = "https://api2.weixin.qq.com"  # WeChat's disaster-recovery domain
 API_BASES = (API_BASE, BACKUP_API_BASE)  # tried in turn, one attempt each
 
-# WeChat's own domains (api2 is its disaster-recovery one; sh. and sz. are regional): one
+# WeChat's own domains (api2 is its disaster-recovery one; sh., sz. and hk. are regional): one
 # account's token is good on each of them, so a token fetched through one is reused for all.
 WECHAT_HOSTS = frozenset(
-    ("api.weixin.qq.com", "api2.weixin.qq.com", "sh.api.weixin.qq.com", "sz.api.weixin.qq.com")
+    (
+        "api.weixin.qq.com",
+        "api2.weixin.qq.com",
+        "sh.api.weixin.qq.com",
+        "sz.api.weixin.qq.com",
+        "hk.api.weixin.qq.com",
+    )
 )
 
 MAX_EXPIRES_IN = 86400  # seconds: WeChat says 7200; no lifetime over a day is trusted
@@ -97,7 +103,7 @@ def parse_response(response: Response, field: str = "access_token") -> AccessTok
     """Turn WeChat's answer into an AccessToken, or raise the matching error."""
     status, output = response.status, response.output
     trouble = 500 <= status <= 599  # the server's trouble, which may pass; a 4xx will not
-    if _HTML.match(output):  # named, not quoted: a page is not ours to print
+    if _is_page(response):  # named, not quoted: a page is not ours to print
         raise ResponseError(
             f"HTTP {status}: a web page, not WeChat's answer ({web_page(response)})",
             transient=trouble,
@@ -136,8 +142,15 @@ def parse_response(response: Response, field: str = "access_token") -> AccessTok
 
 USABLE = re.compile(r"[\x21-\x7e]{1,4096}")  # printable ASCII: safe to print and store
 # A web page where WeChat's JSON should be: a hotel's or office's login page, or a proxy's.
-_HTML = re.compile(rb"\s*<(!doctype html|html|head|body|meta|title|script)\b", re.I)
 _TITLE = re.compile(rb"<title[^>]*>([^<]{0,200})", re.I)
+
+
+def _is_page(response: Response) -> bool:
+    """A web page, by its Content-Type or by its first character: JSON never starts with
+    '<' (a BOM, white space, a comment or <?xml may come before the page's first tag)."""
+    kind = response.content_type.split(";")[0].strip().lower()
+    start = response.output.removeprefix(b"\xef\xbb\xbf").lstrip()
+    return kind in ("text/html", "application/xhtml+xml") or start.startswith(b"<")
 
 
 def web_page(response: Response) -> str:

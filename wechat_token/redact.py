@@ -12,6 +12,8 @@ echoes it as itself, perhaps in another letter case, and nothing needs decoding.
 from __future__ import annotations
 
 SECRET_RUN = 8  # this many consecutive characters of the AppSecret are masked wherever seen
+MAX_SECRET = 4096  # characters: a longer "secret" is refused, not searched for (an AppSecret
+# has 16 to 64; a proxy's password is masked with the same function)
 
 
 def clean(text: str, secret: str) -> str:
@@ -46,7 +48,7 @@ def redact(text: str, secret: str) -> str:
     Give it whole texts: once a text is cut, a piece of the secret may be too short to
     recognise.
     """
-    if len(secret) < SECRET_RUN:  # no secret (yet) to find
+    if not SECRET_RUN <= len(secret) <= MAX_SECRET:  # no secret (yet) to find, or not one
         return text
     folded = _fold(secret)
     pieces = {folded[i : i + SECRET_RUN] for i in range(len(secret) - SECRET_RUN + 1)}
