@@ -168,16 +168,39 @@ def test_no_cache_and_cache_file_together_is_a_usage_error(cli: CLI) -> None:
     )
 
 
-# What a damaged or foreign cache file may hold: each is ignored and replaced.
+# What a damaged cache file may hold: each is ignored and replaced.
 DAMAGED = [
     b"",  # created, then the disk filled up
     b'{"appid": "wx0123456789abcdef", "endpoi',  # cut short
-    b"\xff\xfe not utf-8",
-    b"[]",  # JSON, not an object
-    b"null",
-    b"[" * 60_000,  # nesting deep enough for RecursionError
-    b'{"access_token": "fake_token_9", "expires_in": 7200}',  # fields missing
+    b'{"appid": "wx0123456789abcdef", "value": "fake_token_9"}',  # fields missing
+    b'{"appid": ' + b"[" * 60_000,  # nesting deep enough for RecursionError
 ]
+# What a file this tool never wrote may hold: each is refused, and left as it is.
+FOREIGN = [
+    b"[wechat]\nappid = wx0123456789abcdef\n",  # --cache-file config.ini, for --config
+    b"\xff\xfe not utf-8",
+    b"[]",
+    b"null",
+    b'{"access_token": "fake_token_9", "expires_in": 7200}',
+]
+
+
+@pytest.mark.parametrize("content", FOREIGN)
+def test_a_file_this_tool_never_wrote_is_not_replaced(
+    cli: CLI, fake: FakeWeChat, cache_file: Path, content: bytes
+) -> None:
+    """An outside review typed --cache-file config.ini (for --config): the AppSecret's
+    file was replaced by a cache entry, silently."""
+    cache_file.parent.mkdir(parents=True)
+    cache_file.write_bytes(content)
+    assert cli.main() == Result(
+        2,
+        "",
+        f"error: {cache_file} is not a cache file: refusing to replace what it holds\n"
+        "hint: name another file with --cache-file (is it --config that was meant?)\n",
+    )
+    assert cache_file.read_bytes() == content
+    assert fake.requests == []
 
 
 @pytest.mark.parametrize("content", DAMAGED)
@@ -188,9 +211,7 @@ def test_damaged_cache_is_ignored_and_replaced(
     cache_file.write_bytes(content)
     result = cli.main("-v")
     assert (result.code, result.out) == (0, "fake_token_1\n")
-    assert f"* cache: {cache_file} is damaged or not a cache file; it will be replaced\n" in (
-        result.err
-    )
+    assert f"* cache: {cache_file} is a damaged entry; it will be replaced\n" in result.err
     assert entry(cache_file)["value"] == "fake_token_1"
     assert cli.main() == Result(0, "fake_token_1\n", "")  # quiet without -v
 
@@ -216,9 +237,7 @@ def test_cache_entry_of_the_wrong_shape_is_replaced(
     rewrite(cache_file, **changes)
     result = cli.main("-v")
     assert (result.code, result.out) == (0, "fake_token_2\n")
-    assert f"* cache: {cache_file} is damaged or not a cache file; it will be replaced\n" in (
-        result.err
-    )
+    assert f"* cache: {cache_file} is a damaged entry; it will be replaced\n" in result.err
     assert entry(cache_file)["value"] == "fake_token_2"
 
 

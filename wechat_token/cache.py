@@ -340,8 +340,13 @@ def _account(entry: CacheEntry) -> str:
 def _read_cache(path: str, log: Callable[[str], None]) -> CacheEntry | None:
     """The entry in the cache file; None, with a note, if there is none or it is damaged."""
     try:
-        data = json.loads(read_small_file(path, "the cache file", lock.CACHE_WAYS_OUT)[0])
-        entry = CacheEntry(**data)  # TypeError: missing or unknown fields
+        raw = read_small_file(path, "the cache file", lock.CACHE_WAYS_OUT)[0]
+        if raw.strip() and not raw.startswith(b'{"appid":'):  # never written by this tool
+            raise ConfigError(
+                f"{path} is not a cache file: refusing to replace what it holds",
+                hint="name another file with --cache-file (is it --config that was meant?)",
+            )
+        entry = CacheEntry(**json.loads(raw))  # TypeError: missing or unknown fields
     except FileNotFoundError:
         log(f"cache: nothing in {path} yet")
         return None
@@ -349,10 +354,10 @@ def _read_cache(path: str, log: Callable[[str], None]) -> CacheEntry | None:
         raise ConfigError(
             f"cannot read the cache {path}: {error.strerror}", hint=lock.CACHE_WAYS_OUT
         ) from None
-    except (ValueError, RecursionError, TypeError):  # not JSON, or not our shape
+    except (ValueError, RecursionError, TypeError):  # one of ours, damaged: replaced
         entry = None
     if entry is None or not _well_formed(entry):
-        log(f"cache: {path} is damaged or not a cache file; it will be replaced")
+        log(f"cache: {path} is a damaged entry; it will be replaced")
         return None
     return entry
 
