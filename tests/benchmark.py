@@ -2,7 +2,7 @@
 
 Starts the fake WeChat (tests/fake_wechat.py) on 127.0.0.1 and measures, as medians of
 interleaved rounds, whole commands as users run them: the `wechat-token` command (a cache
-hit and a fresh fetch), the same as `python -m wechat_token`, the port `python
+hit, a ticket's cache hit and a fresh fetch), the same as `python -m wechat_token`, the port `python
 fetch_token.py`; against `python -c pass`, the standard-library floor of a cache hit, a
 minimal pycurl snippet, the same fetch with requests, and the PHP example (bugs fixed)
 where php is installed. In one Python process it also times a warm TokenCache.get(), and
@@ -48,10 +48,12 @@ TIMEOUT = 30  # seconds: a command still running then is killed, and the benchma
 PASS, HIT_FLOOR = "python -c pass", "stdlib floor of a hit"
 CACHE_HIT_I, FRESH_I = "cache hit, wechat-token", "fresh fetch, wechat-token"  # installed
 CACHE_HIT_M, FRESH_M = "cache hit, python -m wechat_token", "fresh fetch, python -m wechat_token"
+TICKET_HIT = "ticket cache hit, wechat-token ticket jsapi"
 PORT = "port: python fetch_token.py"  # a fresh fetch: the port has no cache
 MINIMAL, REQUESTS, PHP = "minimal pycurl", "requests", "PHP curl (fixed)"
 TARGETS = (  # left <= factor * right, in median wall time (ms)
     (CACHE_HIT_I, 1.2, HIT_FLOOR),
+    (TICKET_HIT, 1.2, CACHE_HIT_I),
     (PORT, 1.1, MINIMAL),
     (FRESH_I, 1.15, MINIMAL),
     (FRESH_I, 0.6, REQUESTS),
@@ -316,6 +318,7 @@ def build_cases(
         Case(PASS, [python, "-c", "pass"], prints_token=False),
         Case(CACHE_HIT_I, [installed, *tool, *cache], same_output=True),
         Case(CACHE_HIT_M, [python, "-m", "wechat_token", *tool, *cache], same_output=True),
+        Case(TICKET_HIT, [installed, "ticket", "jsapi", *tool, *cache], same_output=True),
         Case(HIT_FLOOR, [python, "hit_floor.py"]),
         Case(FRESH_I, [installed, *tool, "--no-cache"]),
         Case(FRESH_M, [python, "-m", "wechat_token", *tool, "--no-cache"]),
