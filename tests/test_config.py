@@ -813,3 +813,19 @@ def test_a_timeout_in_digits_other_than_ascii_is_refused(cli: CLI, fake: FakeWeC
         2, "", "error: --timeout: '\u0663' is not a number of seconds\nhint: the default is 10\n"
     )
     assert fake.requests == []
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        ((f"--stable={SECRET}",), "argument --stable/--no-stable: it takes no value"),
+        ((f"--{SECRET}",), "unrecognized arguments: (an option)"),
+        ((f"--{SECRET.lower()}", "--colour"), "unrecognized arguments: --colour (an option)"),
+    ],
+)
+def test_a_usage_error_repeats_no_value_when_the_secret_is_in_config_ini(
+    cli: CLI, no_env: object, args: tuple[str, ...], error: str
+) -> None:
+    """config.ini is read after the arguments: what argparse would echo is not masked yet."""
+    write_config("\n".join(["[wechat]", f"appid = {APPID}", f"appsecret = {SECRET}"]))
+    assert cli.main(*args) == Result(2, "", f"error: {error}\nhint: see --help\n")

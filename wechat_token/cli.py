@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import sys
 import time
@@ -247,7 +248,10 @@ class _ArgumentParser(argparse.ArgumentParser):
         raise _HelpAsked(message)  # --help and --version: printed like any result
 
     def error(self, message: str) -> NoReturn:
-        raise ConfigError(message, hint="see --help")  # exit 2, printed like every error
+        # exit 2, printed like every error; a value typed after an option is not repeated:
+        # it may be the AppSecret (from config.ini, which is read only after this)
+        message = re.sub(r"ignored explicit argument .*", "it takes no value", message)
+        raise ConfigError(message, hint="see --help")
 
 
 _HELP_EPILOG = f"""\
@@ -342,6 +346,10 @@ def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
     if unknown:
         # Name the options only: a mistaken `--appsecret VALUE` must not be echoed.
         names = sorted({arg.split("=")[0] for arg in unknown if arg.startswith("-")})
+        # An option's name is shown only if it reads like one: a secret typed after -- is not
+        names = [
+            name if re.fullmatch(r"--?[a-z-]{1,24}", name) else "(an option)" for name in names
+        ]
         if any("secret" in name for name in names):
             raise ConfigError(
                 "the AppSecret has no option",
