@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+import wechat_token.api
 import wechat_token.cache
 import wechat_token.config
 import wechat_token.lock
@@ -815,7 +816,7 @@ def test_wechats_domains_are_one_realm() -> None:
 def test_a_host_with_its_root_dot_is_the_same_server(typed: str) -> None:
     """api.weixin.qq.com. (a fully qualified name) was a realm of its own: its runs and the
     others' replaced each other's token."""
-    settings = wechat_token.config.api_settings(
+    settings = wechat_token.api.api_settings(
         APPID, SECRET, stable=False, cache_file=None, api_bases=[typed], cacert=None,
         proxy=None, timeout=1, retries=0,
     )  # fmt: skip

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from wechat_token.cache import CACHE_MARGIN, cached_access_token, margin
-from wechat_token.config import api_settings
+from wechat_token.config import DEFAULTS, OFF_CACHE, OFF_PROXY, Settings, flag, settings
 from wechat_token.endpoints import API_BASE, API_BASES, TICKETS, AccessToken, Ticket
 from wechat_token.errors import ConfigError, WeChatTokenError
 from wechat_token.fetch import DEFAULT_TIMEOUT, fetch
@@ -203,3 +203,91 @@ def get_access_token(
         settings.proxy,
         log,
     )
+
+
+# --- The Python arguments, narrowed to text as the command has it, then config.settings() ---
+
+
+def api_settings(
+    appid: str,
+    secret: str,
+    *,
+    stable: bool,
+    cache_file: str | os.PathLike[str] | None,
+    api_bases: Sequence[str],
+    cacert: str | os.PathLike[str] | None,
+    proxy: str | None,
+    timeout: float,
+    retries: int,
+    force_refresh: bool = False,
+    use_cache: bool = True,
+    bases_origin: str = "api_bases",
+    log: object = None,
+) -> Settings:
+    """The settings of a TokenCache or of get_access_token. Python values of the wrong
+    type are refused here; each value is then checked by settings(), as the command's.
+    Anything wrong is a ConfigError, with the AppSecret masked in it."""
+    try:
+        _of_type("appid", appid, (str,), "a str")
+        _of_type("secret", secret, (str,), "a str")
+        _of_type("stable", stable, (bool,), "True or False")
+        _of_type("force_refresh", force_refresh, (bool,), "True or False")
+        _of_type("timeout", timeout, (int, float), "a number of seconds")
+        _of_type("retries", retries, (int,), "an int")
+        _of_type("proxy", proxy, (str, type(None)), "a str or None")
+        if log is not None and not callable(log):
+            raise ConfigError(
+                f"log must be a function of one str, or None, not {type(log).__name__}",
+                hint=DEFAULTS,
+            )
+        cacert = _path_or_none("cacert", cacert)
+        cache_file = _path_or_none("cache_file", cache_file)
+        bases = "api_bases must be a list of https:// URLs"
+        if isinstance(api_bases, (str, bytes)) or not isinstance(api_bases, (list, tuple)):
+            raise ConfigError(f"{bases}, not {type(api_bases).__name__}", hint=DEFAULTS)
+        if odd := [base for base in api_bases if not isinstance(base, str)]:
+            raise ConfigError(f"{bases}, not a list with {type(odd[0]).__name__}", hint=DEFAULTS)
+        given = {
+            "appid": (appid, "appid"),
+            "appsecret": (secret, "secret"),
+            "stable": flag(stable, "stable"),
+            "timeout": (_number(timeout), "timeout"),
+            "retries": (_number(retries), "retries"),
+            "proxy": None if proxy is None else (proxy, "proxy") if proxy else OFF_PROXY,
+            "ca_bundle": None if cacert is None else (cacert, "cacert"),
+            "cache_file": (cache_file, "cache_file") if cache_file else None,  # "": the default
+        }
+        if not use_cache:
+            given["cache_file"] = OFF_CACHE
+        return settings(
+            given, [(base, bases_origin) for base in api_bases], force_refresh, os.environ, []
+        )
+    except ConfigError as error:  # a value may be the secret, pasted in the wrong place
+        error.scrub(secret if isinstance(secret, str) else "")
+        raise
+
+
+def _of_type(name: str, value: object, kinds: tuple[type, ...], what: str) -> None:
+    """Refuse a value of another type (and a bool where a number is asked for)."""
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        raise ConfigError(f"{name} must be {what}, not {type(value).__name__}", hint=DEFAULTS)
+
+
+def _number(value: float) -> str:
+    """A number as the text a config file would give: 10, 1.5, nan."""
+    if isinstance(value, int):
+        return str(value) if abs(value) < 10**30 else "a huge number"  # str() has a limit
+    return repr(value)
+
+
+def _path_or_none(name: str, value: object) -> str | None:
+    """A path given as str or os.PathLike (pathlib.Path), as a str; None stays None."""
+    try:
+        path = os.fspath(value) if isinstance(value, os.PathLike) else value
+    except TypeError:  # its __fspath__ returned neither str nor bytes
+        path = None if value is None else b""
+    if path is not None and not isinstance(path, str):
+        raise ConfigError(
+            f"{name} must be a str, a path or None, not {type(value).__name__}", hint=DEFAULTS
+        )
+    return path

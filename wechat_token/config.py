@@ -78,12 +78,12 @@ def load_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Setti
     given = {
         "appid": first("appid", args.appid, "WECHAT_APPID"),
         "appsecret": first("appsecret", env="WECHAT_APPSECRET"),
-        "stable": first("stable") if args.stable is None else _flag(args.stable, "--stable"),
+        "stable": first("stable") if args.stable is None else flag(args.stable, "--stable"),
         "timeout": first("timeout", args.timeout),
         "retries": first("retries", args.retries),
-        "proxy": _OFF_PROXY if args.no_proxy else first("proxy", args.proxy),
+        "proxy": OFF_PROXY if args.no_proxy else first("proxy", args.proxy),
         "ca_bundle": first("ca_bundle", args.cacert, name="--cacert"),
-        "cache_file": _OFF_CACHE if args.no_cache else first("cache_file", args.cache_file),
+        "cache_file": OFF_CACHE if args.no_cache else first("cache_file", args.cache_file),
     }
     for key in ("ca_bundle", "cache_file"):  # from the config file: relative to its folder
         found = given[key]
@@ -105,94 +105,9 @@ def load_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Setti
         raise
 
 
-def api_settings(
-    appid: str,
-    secret: str,
-    *,
-    stable: bool,
-    cache_file: str | os.PathLike[str] | None,
-    api_bases: Sequence[str],
-    cacert: str | os.PathLike[str] | None,
-    proxy: str | None,
-    timeout: float,
-    retries: int,
-    force_refresh: bool = False,
-    use_cache: bool = True,
-    bases_origin: str = "api_bases",
-    log: object = None,
-) -> Settings:
-    """The settings of a TokenCache or of get_access_token. Python values of the wrong
-    type are refused here; each value is then checked by settings(), as the command's.
-    Anything wrong is a ConfigError, with the AppSecret masked in it."""
-    try:
-        _of_type("appid", appid, (str,), "a str")
-        _of_type("secret", secret, (str,), "a str")
-        _of_type("stable", stable, (bool,), "True or False")
-        _of_type("force_refresh", force_refresh, (bool,), "True or False")
-        _of_type("timeout", timeout, (int, float), "a number of seconds")
-        _of_type("retries", retries, (int,), "an int")
-        _of_type("proxy", proxy, (str, type(None)), "a str or None")
-        if log is not None and not callable(log):
-            raise ConfigError(
-                f"log must be a function of one str, or None, not {type(log).__name__}",
-                hint=_DEFAULTS,
-            )
-        cacert = _path_or_none("cacert", cacert)
-        cache_file = _path_or_none("cache_file", cache_file)
-        bases = "api_bases must be a list of https:// URLs"
-        if isinstance(api_bases, (str, bytes)) or not isinstance(api_bases, (list, tuple)):
-            raise ConfigError(f"{bases}, not {type(api_bases).__name__}", hint=_DEFAULTS)
-        if odd := [base for base in api_bases if not isinstance(base, str)]:
-            raise ConfigError(f"{bases}, not a list with {type(odd[0]).__name__}", hint=_DEFAULTS)
-        given = {
-            "appid": (appid, "appid"),
-            "appsecret": (secret, "secret"),
-            "stable": _flag(stable, "stable"),
-            "timeout": (_number(timeout), "timeout"),
-            "retries": (_number(retries), "retries"),
-            "proxy": None if proxy is None else (proxy, "proxy") if proxy else _OFF_PROXY,
-            "ca_bundle": None if cacert is None else (cacert, "cacert"),
-            "cache_file": (cache_file, "cache_file") if cache_file else None,  # "": the default
-        }
-        if not use_cache:
-            given["cache_file"] = _OFF_CACHE
-        return settings(
-            given, [(base, bases_origin) for base in api_bases], force_refresh, os.environ, []
-        )
-    except ConfigError as error:  # a value may be the secret, pasted in the wrong place
-        error.scrub(secret if isinstance(secret, str) else "")
-        raise
-
-
-_OFF_PROXY = ("", "--no-proxy")  # given: no proxy, whatever the environment says
-_OFF_CACHE = ("", "--no-cache")  # given: no cache file
-_DEFAULTS = "leave it out for the default; see docs/python.md for each argument"
-
-
-def _of_type(name: str, value: object, kinds: tuple[type, ...], what: str) -> None:
-    """Refuse a value of another type (and a bool where a number is asked for)."""
-    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-        raise ConfigError(f"{name} must be {what}, not {type(value).__name__}", hint=_DEFAULTS)
-
-
-def _number(value: float) -> str:
-    """A number as the text a config file would give: 10, 1.5, nan."""
-    if isinstance(value, int):
-        return str(value) if abs(value) < 10**30 else "a huge number"  # str() has a limit
-    return repr(value)
-
-
-def _path_or_none(name: str, value: object) -> str | None:
-    """A path given as str or os.PathLike (pathlib.Path), as a str; None stays None."""
-    try:
-        path = os.fspath(value) if isinstance(value, os.PathLike) else value
-    except TypeError:  # its __fspath__ returned neither str nor bytes
-        path = None if value is None else b""
-    if path is not None and not isinstance(path, str):
-        raise ConfigError(
-            f"{name} must be a str, a path or None, not {type(value).__name__}", hint=_DEFAULTS
-        )
-    return path
+DEFAULTS = "leave it out for the default; see docs/python.md for each argument"
+OFF_PROXY = ("", "--no-proxy")  # given: no proxy, whatever the environment says
+OFF_CACHE = ("", "--no-cache")  # given: no cache file
 
 
 def settings(
@@ -207,7 +122,7 @@ def settings(
     each key to (value as text, where it came from), or None if not given; `bases` are
     the API bases, each with its origin. Anything wrong is a ConfigError."""
     for found in [*given.values(), *bases]:
-        if found is not None and found not in (_OFF_PROXY, _OFF_CACHE):
+        if found is not None and found not in (OFF_PROXY, OFF_CACHE):
             _check_plain(*found)
     appid, appid_origin = _credential(given["appid"], "appid", where)
     secret, _ = _credential(given["appsecret"], "appsecret", where)
@@ -217,7 +132,7 @@ def settings(
     stable = _yes_no(*given["stable"]) if given["stable"] else False
     endpoint = STABLE_TOKEN if stable else TOKEN
     if not bases:
-        raise ConfigError("api_bases must be a list of https:// URLs, not empty", hint=_DEFAULTS)
+        raise ConfigError("api_bases must be a list of https:// URLs, not empty", hint=DEFAULTS)
     timeout, retries, proxy = given["timeout"], given["retries"], given["proxy"]
     cacert, cache_file = given["ca_bundle"], given["cache_file"]
     return Settings(
@@ -383,7 +298,7 @@ def _retries(value: str, origin: str) -> int:
     return int(value)
 
 
-def _flag(value: bool, origin: str) -> tuple[str, str]:
+def flag(value: bool, origin: str) -> tuple[str, str]:
     """A yes/no flag as the text a config file would give."""
     return ("yes" if value else "no"), origin
 
