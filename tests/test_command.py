@@ -16,8 +16,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import trustme
 
 import wechat_token
 import wechat_token.cli
@@ -232,6 +234,7 @@ def test_wechat_error_as_json(cli: CLI, fake: FakeWeChat, how: str) -> None:
         "errcode": 40164,
         "errmsg": ERRMSG[40164],
         "hint": wechat_token.errors.hint_for(40164, ERRMSG[40164]),
+        "kind": "refused",
     }
     assert result.err.startswith("error: errcode 40164: ")
 
@@ -474,7 +477,7 @@ def test_bad_answer_as_json(cli: CLI, fake: FakeWeChat, clock: VirtualClock) -> 
     hint = wechat_token.errors.SERVER_TROUBLE  # a 5xx: the server's trouble, page or not
     assert result == Result(
         3,
-        json.dumps({"error": error, "hint": hint}) + "\n",
+        json.dumps({"error": error, "hint": hint, "kind": "busy"}) + "\n",
         f"error: {error}\nhint: {hint}\n",
     )
     assert len(fake.requests) == 3  # a 5xx page is the server's trouble: retried
@@ -779,3 +782,40 @@ def test_a_console_that_cannot_show_chinese_gets_escapes(
     assert result.err.splitlines()[1].encode("ascii").decode("unicode_escape") == (
         f"hint: check the AppID at {CONSOLE} {MINI_PROGRAM}"
     )
+
+
+# --- Failure kinds, for a monitor -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "code", "behaviour", "args"),
+    [
+        ("refused", 1, 40164, ()),
+        ("quota", 1, 45009, ()),
+        ("busy", 1, -1, ("--retries", "0")),
+        ("busy", 3, "503", ("--retries", "0")),
+        ("config", 2, "ok", ("--timeout", "abc")),
+        ("response", 3, "html", ()),
+        ("network", 3, "hang", ("--timeout", "0.2", "--retries", "0")),
+        ("proxy", 3, "ok", ("--proxy", "http://127.0.0.1:{closed_port}", "--retries", "0")),
+        ("tls", 3, "ok", ("--cacert", "{other_ca}")),
+    ],
+)
+def test_every_failure_kind_in_json(
+    cli: CLI,
+    fake: FakeWeChat,
+    closed_port: int,
+    tmp_path: Path,
+    kind: str,
+    code: int,
+    behaviour: str | int,
+    args: tuple[str, ...],
+) -> None:
+    """--json's "kind" refines the exit code: refused, quota and busy (1); config (2);
+    network, tls, proxy, response and busy (3)."""
+    other_ca = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other_ca))
+    fake.behaviour = behaviour
+    given = [arg.format(closed_port=closed_port, other_ca=other_ca) for arg in args]
+    result = cli.main("--json", "--no-cache", *given)
+    assert (result.code, json.loads(result.out)["kind"]) == (code, kind)

@@ -379,7 +379,8 @@ def test_usage_error_as_json(cli: CLI) -> None:
     result = cli.run("--json", "--timeout", "abc")
     assert result == Result(
         2,
-        '{"error": "--timeout: \'abc\' is not a number of seconds", "hint": "the default is 10"}\n',
+        '{"error": "--timeout: \'abc\' is not a number of seconds", "hint": "the default is 10", '
+        '"kind": "config"}\n',
         "error: --timeout: 'abc' is not a number of seconds\nhint: the default is 10\n",
     )
 
@@ -427,7 +428,8 @@ def test_a_secret_outside_the_alphabet_is_refused_unshown(
     env.setenv("WECHAT_APPSECRET", secret)
     result = cli.main(*json_flag)
     error = f"WECHAT_APPSECRET: not an AppSecret: {what}"
-    out = json.dumps({"error": error, "hint": SECRET_HINT}) + "\n" if json_flag else ""
+    out = json.dumps({"error": error, "hint": SECRET_HINT, "kind": "config"}) + "\n"
+    out = out if json_flag else ""
     assert result == Result(2, out, f"error: {error}\nhint: {SECRET_HINT}\n")
     assert ODD[:3] not in result.out + result.err
     assert fake.requests == []

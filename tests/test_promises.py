@@ -55,7 +55,7 @@ def test_secret_echoed_by_the_server_is_masked_as_sent_and_in_capitals(
     ]
     assert result.code == 1
     errmsg = ECHOED.split(": ", 1)[1]
-    answer = {"errcode": 40125, "errmsg": errmsg, "hint": HINTS[40125]}
+    answer = {"errcode": 40125, "errmsg": errmsg, "hint": HINTS[40125], "kind": "refused"}
     assert result.out == (json.dumps(answer) + "\n" if json_flag else "")
 
 
@@ -302,7 +302,8 @@ def test_a_run_that_json_escaping_makes_masks_that_field_alone(
     result = cli.main("--json")
     assert result.code == 1
     hint = wechat_token.errors.hint_for(40013, "")
-    assert result.out == json.dumps({"errcode": 40013, "errmsg": "***", "hint": hint}) + "\n"
+    expected = {"errcode": 40013, "errmsg": "***", "hint": hint, "kind": "refused"}
+    assert result.out == json.dumps(expected) + "\n"
     assert result.err == f"error: errcode 40013: éABC.\nhint: {hint}\n"
 
 

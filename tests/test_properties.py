@@ -65,9 +65,15 @@ EXIT_CODES = frozenset({0, 1, 2, 3})  # 70 (an internal error) is a failure here
 STDOUT_EXIT_CODES = EXIT_CODES | {74, 141}  # only in tests that give stdout trouble
 JSON_KEYS = {
     0: {"access_token", "expires_in", "expires_at", "cached"},
-    1: {"errcode", "errmsg", "hint"},  # WeChat answered with an errcode
+    1: {"errcode", "errmsg", "hint", "kind"},  # WeChat answered with an errcode
 }
-JSON_FAILURE_KEYS = {"error", "hint"}  # any other failure
+JSON_FAILURE_KEYS = {"error", "hint", "kind"}  # any other failure
+# The failure kinds a monitor reads, each within its exit code (docs/options.md)
+KINDS = {
+    1: {"refused", "busy", "quota"},
+    2: {"config"},
+    3: {"network", "tls", "proxy", "response", "busy"},
+}
 STDERR_PREFIXES = ("* ", "warning: ", "error: ", "hint: ")
 TOKEN_LINE = re.compile(r"[\x21-\x7e]+\n")  # printable ASCII, no space, then one newline
 # Categories that can act on a terminal or hide text: controls, format characters (bidi,
@@ -152,6 +158,8 @@ def _check_stdout(code: int, out: str, json_mode: bool, shown: str) -> None:
     assert isinstance(answer, dict), f"--json: not a JSON object\n{shown}"
     keys = JSON_KEYS.get(code, JSON_FAILURE_KEYS)
     assert set(answer) == keys, f"--json: keys {sorted(answer)}, not {sorted(keys)}\n{shown}"
+    if code in KINDS:
+        assert answer["kind"] in KINDS[code], f"--json: kind {answer['kind']!r}, exit {code}"
     if code == 0:
         token = answer["access_token"]
         assert isinstance(token, str), f"--json: access_token not a string\n{shown}"
@@ -230,7 +238,7 @@ def test_the_checker_finds_no_run_where_there_is_none(text: str) -> None:
 def test_the_checker_lets_a_good_run_pass_and_finds_each_broken_promise() -> None:
     """A correct run passes; each kind of broken promise is caught."""
     hint = "error: no answer\nhint: check the network\n"
-    good = {"error": "no answer", "hint": "check the network"}
+    good = {"error": "no answer", "hint": "check the network", "kind": "network"}
     check_promises(0, "tok_1\n", "", PLANTED_SECRET, json_mode=False)
     check_promises(3, json.dumps(good) + "\n", hint, PLANTED_SECRET, json_mode=True)
     seven = f"error: {PLANTED_SECRET[1:8]}\nhint: y\n"  # 7 characters of the secret: not a leak
@@ -246,6 +254,8 @@ def test_the_checker_lets_a_good_run_pass_and_finds_each_broken_promise() -> Non
         (3, json.dumps({"error": "x"}) + "\n", hint, True),  # no "hint" key
         (3, json.dumps({**good, "x": "\u202e"}, ensure_ascii=False) + "\n", hint, True),
         (3, '{"error": NaN, "hint": "h"}\n', hint, True),  # not JSON
+        (3, json.dumps({**good, "kind": "refused"}) + "\n", hint, True),  # not exit 3's kind
+        (2, json.dumps({**good, "kind": "sorry"}) + "\n", hint, True),  # not a kind
         (1, "", "error: a\x1b[2Jb\nhint: c\n", False),  # a terminal escape
         (1, "", "error: \U000e0041\nhint: c\n", False),  # a tag character
         (1, "", "error: a\nforged line\nhint: c\n", False),  # a line of no known kind
@@ -1024,8 +1034,8 @@ def test_any_secret_is_taken_if_it_is_an_appsecret_and_else_refused_unshown(
         return
     message, hint = refusal(secret)
     error = f"WECHAT_APPSECRET: {message}"
-    out = json.dumps({"error": error, "hint": hint}) + "\n" if json_mode else ""
-    assert result == Result(2, out, f"error: {error}\nhint: {hint}\n")
+    out = json.dumps({"error": error, "hint": hint, "kind": "config"}) + "\n"
+    assert result == Result(2, out if json_mode else "", f"error: {error}\nhint: {hint}\n")
     assert not fake.requests, "the refused secret was sent"
 
 

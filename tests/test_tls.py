@@ -80,6 +80,7 @@ def test_tls_refusal_as_json_through_the_real_command(
     assert json.loads(result.out) == {
         "error": "TLS: the certificate of 127.0.0.1 has expired; nothing was sent",
         "hint": CLOCK,
+        "kind": "tls",
     }
 
 

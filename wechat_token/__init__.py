@@ -29,6 +29,7 @@ from wechat_token.api import TokenCache, get_access_token
 from wechat_token.endpoints import API_BASE, API_BASES, BACKUP_API_BASE, AccessToken, Ticket
 from wechat_token.errors import (
     ConfigError,
+    ProxyError,
     ResponseError,
     TLSError,
     TransportError,
@@ -43,6 +44,7 @@ __all__ = [
     "BACKUP_API_BASE",
     "AccessToken",
     "ConfigError",
+    "ProxyError",
     "ResponseError",
     "TLSError",
     "Ticket",

@@ -182,11 +182,13 @@ def cached_access_token(
 
 
 def _gave_up(why: str) -> TransportError:
-    return TransportError(
+    error = TransportError(
         f"gave up at the time bound of this run: {why}",
         hint="it stops by itself within its own time bound: run this again then, or give "
         "this run its own --cache-file",
     )
+    error.kind = "busy"  # another caller is at it: not this machine's network
+    return error
 
 
 def attempts_deadline(settings: Settings, started: float) -> float:

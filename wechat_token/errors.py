@@ -21,6 +21,9 @@ class WeChatTokenError(Exception):
     """
 
     hint = "check this machine's network, then try again"
+    # What kind of failure, for a monitor (--json's "kind"): refused, busy, quota, config,
+    # network, tls, proxy or response; "" for what is none of these (a bug, stdout closed).
+    kind = ""
 
     def __init__(self, message: str, *, hint: str = "", quoted: bytes | None = None) -> None:
         super().__init__(message)
@@ -47,6 +50,7 @@ class ConfigError(WeChatTokenError):
     """Bad command line or configuration, found before any connection is made."""
 
     hint = "see --help, and config.ini.example for the settings and their values"
+    kind = "config"
 
 
 class WeChatAPIError(WeChatTokenError):
@@ -57,6 +61,9 @@ class WeChatAPIError(WeChatTokenError):
         super().__init__(message, hint=hint_for(errcode, errmsg))
         self.errcode = errcode
         self.errmsg = errmsg
+        # -1 is busy (after the retries); 45009 the daily quota; any other, a refusal that
+        # asking again will not change
+        self.kind = {-1: "busy", 45009: "quota"}.get(errcode, "refused")
 
     def scrub(self, secret: str) -> None:
         super().scrub(secret)
@@ -77,6 +84,8 @@ class TransportError(WeChatTokenError):
         super().__init__(message, hint=hint, quoted=quoted)
         self.transient = transient  # a failure that can pass: worth another attempt
 
+    kind = "network"  # DNS, connect, timeout, a connection cut
+
 
 class TLSError(TransportError):
     """The server's certificate failed verification: nothing was sent to it."""
@@ -85,6 +94,13 @@ class TLSError(TransportError):
         "if a corporate proxy re-signs TLS, give its CA with --cacert; otherwise something "
         "is posing as WeChat: verification stays on, on purpose"
     )
+    kind = "tls"
+
+
+class ProxyError(TransportError):
+    """The proxy could not be reached, did not answer, or would not open the tunnel."""
+
+    kind = "proxy"
 
 
 class ResponseError(TransportError):
@@ -94,6 +110,14 @@ class ResponseError(TransportError):
         "this is not WeChat's API answering: check --api-base, and whether a proxy or a "
         "Wi-Fi login page is in the way"
     )
+    kind = "response"
+
+    def __init__(
+        self, message: str, *, transient: bool = False, hint: str = "", quoted: bytes | None = None
+    ) -> None:
+        super().__init__(message, transient=transient, hint=hint, quoted=quoted)
+        if transient:  # an HTTP 5xx, after the retries: the server is busy, or down
+            self.kind = "busy"
 
 
 def _excerpt(text: str, limit: int = 80) -> str:

@@ -10,6 +10,7 @@ from collections import namedtuple
 from wechat_token.errors import (
     PORTAL,
     ConfigError,
+    ProxyError,
     ResponseError,
     TLSError,
     TransportError,
@@ -269,30 +270,30 @@ def _proxy_error(
     """The proxy could not be reached, did not answer, or would not open a tunnel to
     `where`. Only a 5xx is retried: the proxy could not reach WeChat, its backup may do."""
     if answer == 407:
-        return TransportError(
+        return ProxyError(
             f"the proxy {shown} wants a user and password (HTTP 407) to reach {where}",
             hint="write them in the proxy's URL, http://user:password@host:port; if they are "
             "there, they are not the right ones",
         )
     if 300 <= answer <= 399:  # a redirect to a login page, most likely
-        return TransportError(
+        return ProxyError(
             f"the proxy {shown} answered HTTP {answer} instead of opening a tunnel to {where}",
             hint=PORTAL,
         )
     if answer:  # 403: not allowed; 502 and the like: the proxy could not reach WeChat
-        return TransportError(
+        return ProxyError(
             f"the proxy {shown} refused the tunnel to {where}: HTTP {answer}",
             transient=answer >= 500,
             hint=f"ask the proxy's administrator to allow {where}, or use another proxy "
             "(--no-proxy for none)",
         )
     if timed_out:
-        return TransportError(
+        return ProxyError(
             f"no answer from the proxy {shown} within {round(timeout, 2):g} s: {message}",
             hint="check the proxy's address and port, and that it speaks HTTP (or the scheme "
             "in its URL); --no-proxy ignores https_proxy",
         )
-    return TransportError(
+    return ProxyError(
         f"cannot connect to the proxy {shown}: {message}",
         hint="check the proxy's address and that it runs; --no-proxy ignores https_proxy",
     )

@@ -120,6 +120,8 @@ class Output:
             fields: dict[str, str | int | bool] = {"error": str(error), "hint": error.hint}
             if isinstance(error, WeChatAPIError):
                 fields = {"errcode": error.errcode, "errmsg": error.errmsg, "hint": error.hint}
+            if error.kind:  # for a monitor: refused, busy, quota, config, network, tls, ...
+                fields["kind"] = error.kind
             try:
                 self._result(fields)
             except OutputError as output_error:
