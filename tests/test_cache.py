@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 import wechat_token.api
 import wechat_token.cache
@@ -821,3 +823,99 @@ def test_a_host_with_its_root_dot_is_the_same_server(typed: str) -> None:
         proxy=None, timeout=1, retries=0,
     )  # fmt: skip
     assert settings.api_bases == ("https://api.weixin.qq.com",)
+
+
+# --- --valid-for: a token that lasts as long as the job needs --------------------------------
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(left=st.integers(0, 4000), valid_for=st.integers(0, 7000), stable=st.booleans())
+@example(left=3800, valid_for=3900, stable=False)  # the issue's case: an hourly cron job
+def test_a_token_printed_with_valid_for_lasts_that_long(
+    cli: CLI, fake: FakeWeChat, cache_file: Path, left: int, valid_for: int, stable: bool
+) -> None:
+    """Whatever the cached token has left: the token printed with --valid-for V has more
+    than V seconds left, or the run fails (exit 2) saying why, and prints no token. Tokens
+    of this fake live 4000 s."""
+    fake.reset()
+    fake.expires_in = 4000
+    endpoint = ("--stable",) if stable else ()
+    path = cache_file.with_name(cache_file.name.replace(".token.", ".stable_token."))
+    path = path if stable else cache_file
+    if path.exists():
+        path.unlink()
+    assert cli.main(*endpoint).code == 0
+    rewrite(path, expires_at=time.time() + left)
+    result = cli.main(*endpoint, "--json", "--valid-for", str(valid_for))
+    if result.code == 0:
+        assert json.loads(result.out)["expires_in"] > valid_for
+    else:
+        assert (result.code, result.out.count('"kind": "config"')) == (2, 1)
+        assert valid_for >= 4000 - 1 or stable  # only a lifetime too short, or stable's
+
+
+def test_valid_for_replaces_a_cached_token_that_would_expire_too_soon(
+    cli: CLI, fake: FakeWeChat, cache_file: Path
+) -> None:
+    fake.expires_in = 4000
+    assert cli.main() == Result(0, "fake_token_1\n", "")
+    rewrite(cache_file, expires_at=time.time() + 3800)
+    result = cli.main("-v", "--valid-for", "3900")
+    assert (result.code, result.out) == (0, "fake_token_2\n")
+    assert f"* cache: not using the token in {cache_file}: it has 3800 s left, and " in result.err
+    assert "--valid-for asks for 3900 s\n" in result.err
+    assert cli.main("--valid-for", "3900").out == "fake_token_2\n"  # now from the cache
+
+
+def test_valid_for_on_the_stable_endpoint_says_it_cannot_unless_forced(
+    cli: CLI, fake: FakeWeChat, cache_file: Path
+) -> None:
+    """The stable endpoint hands out the same token until it expires: --valid-for cannot
+    get a longer one, and says so; --force-refresh can."""
+    fake.expires_in = 3000
+    stable_cache = cache_file.parent / "wx0123456789abcdef.stable_token.json"
+    assert cli.main("--stable").out == "fake_token_1\n"
+    assert stable_cache.exists()
+    result = cli.main("--stable", "--valid-for", "3900")
+    assert result == Result(
+        2,
+        "",
+        "error: the stable token has 3000 s left, less than --valid-for 3900: WeChat hands "
+        "out the same one until it expires\nhint: run again once it has been replaced, ask "
+        "for less, or add --force-refresh (at most 20 a day; every caller's stable token "
+        "changes)\n",
+    )
+    fake.expires_in = 7200
+    result = cli.main("--stable", "--valid-for", "3900", "--force-refresh")
+    assert result == Result(0, "fake_token_2\n", "")
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "7001", "1.5", "\u0663"])
+def test_a_bad_valid_for_is_refused(cli: CLI, fake: FakeWeChat, value: str) -> None:
+    assert cli.main("--valid-for", value) == Result(
+        2,
+        "",
+        f"error: --valid-for: '{value}' must be a whole number of seconds from 0 to 7000\n"
+        "hint: WeChat's tokens live 7200 s: ask for no more than the job needs, e.g. 3900 "
+        "for an hourly job\n",
+    )
+    assert fake.requests == []
+
+
+def test_tokencache_get_valid_for(fake: FakeWeChat, ca_file: str, cache_file: Path) -> None:
+    fake.expires_in = 4000
+    tokens = wechat_token.TokenCache(
+        APPID, SECRET, cache_file=str(cache_file), api_bases=[fake.base_url], cacert=ca_file
+    )
+    assert tokens.get().access_token == "fake_token_1"
+    assert tokens.get(valid_for=3900).access_token == "fake_token_1"  # 4000 s: enough
+    rewrite(cache_file, expires_at=time.time() + 3800)
+    other = wechat_token.TokenCache(
+        APPID, SECRET, cache_file=str(cache_file), api_bases=[fake.base_url], cacert=ca_file
+    )
+    assert other.get().access_token == "fake_token_1"
+    assert other.get(valid_for=3900).access_token == "fake_token_2"
+    with pytest.raises(wechat_token.ConfigError):
+        other.get(valid_for=-1)

@@ -617,7 +617,7 @@ def test_unknown_key_is_a_warning_naming_file_and_key(cli: CLI, no_env: object) 
         "fake_token_1\n",
         "warning: config.ini: unknown key 'appsecert' in [wechat] ignored; "
         "known keys: appid, appsecret, api_base, ca_bundle, timeout, retries, stable, "
-        "cache_file, proxy\n",
+        "cache_file, proxy, valid_for\n",
     )
 
 

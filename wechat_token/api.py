@@ -8,7 +8,16 @@ import time
 from collections.abc import Callable, Sequence
 
 from wechat_token.cache import CACHE_MARGIN, cached_access_token, margin
-from wechat_token.config import DEFAULTS, OFF_CACHE, OFF_PROXY, Settings, flag, settings
+from wechat_token.config import (
+    DEFAULTS,
+    MAX_VALID_FOR,
+    OFF_CACHE,
+    OFF_PROXY,
+    Settings,
+    flag,
+    settings,
+)
+from wechat_token.config import valid_for as valid_for_setting
 from wechat_token.endpoints import API_BASE, API_BASES, TICKETS, AccessToken, Ticket
 from wechat_token.errors import ConfigError, WeChatTokenError
 from wechat_token.fetch import DEFAULT_TIMEOUT, fetch
@@ -78,14 +87,19 @@ class TokenCache:
         self._memo = ("", 0.0, 0.0)
         self._tickets: dict[str, tuple[str, float, float]] = {}  # the same, for each type
 
-    def get(self) -> AccessToken:
+    def get(self, valid_for: int = 0) -> AccessToken:
         """The token: from memory while it has more than the margin left, else from the
-        cache file, else fetched (and stored for every other caller)."""
+        cache file, else fetched (and stored for every other caller).
+
+        `valid_for`: seconds the token returned must stay valid, at least (0 to 7000); a
+        cached one with less left is replaced, as the command's --valid-for does it."""
         token, until, expiry = self._memo  # one read: another thread may replace it meanwhile
         now = time.monotonic()
-        if now < until:
+        checked = type(valid_for) is int and 0 <= valid_for <= MAX_VALID_FOR  # else: _renew
+        long_enough = valid_for == 0 or (checked and expiry - now > valid_for)
+        if now < until and long_enough:
             return AccessToken(token, int(expiry - now))
-        return self._renew(None)
+        return self._renew(None, valid_for)
 
     def replace(self, refused: str) -> AccessToken:
         """A new token in place of `refused`, once across threads and processes: if another
@@ -124,13 +138,15 @@ class TokenCache:
             self._log(f"wx_config: {warning}")
         return wx_config_fields(self._settings.appid, self.ticket("jsapi").ticket, url)
 
-    def _renew(self, refused: str | None) -> AccessToken:
+    def _renew(self, refused: str | None, valid_for: object = 0) -> AccessToken:
         """From the cache file, or fetched: threads that waited for the cache's lock find
         the answer that the first one stored, and make no request."""
+        settings = self._settings
+        if valid_for != 0:  # checked as the command's --valid-for is
+            text = str(valid_for) if type(valid_for) is int and valid_for >= 0 else "?"
+            settings = settings._replace(valid_for=valid_for_setting(text, "valid_for"))
         try:
-            fresh, cached = cached_access_token(
-                self._settings, self._log, self._log, refused=refused
-            )
+            fresh, cached = cached_access_token(settings, self._log, self._log, refused=refused)
         except WeChatTokenError as error:
             error.scrub(self._settings.secret)
             raise

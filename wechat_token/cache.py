@@ -64,8 +64,9 @@ def margin(expires_in: float) -> float:
     return min(CACHE_MARGIN, expires_in / 2)
 
 
-def reusable(entry: CacheEntry, wanted: CacheEntry, now: float) -> str:
-    """'' if the cached `entry` can stand in for `wanted` at `now`; else the reason not.
+def reusable(entry: CacheEntry, wanted: CacheEntry, now: float, valid_for: float = 0) -> str:
+    """'' if the cached `entry` can stand in for `wanted` at `now`, with more than its
+    margin and `valid_for` seconds left; else the reason not.
 
     `wanted` describes the credential asked for (its value and times are not looked at).
     """
@@ -79,6 +80,8 @@ def reusable(entry: CacheEntry, wanted: CacheEntry, now: float) -> str:
     kept = margin(entry.expires_in)
     if not kept < left <= entry.expires_in:
         return f"it has {max(left, 0):.0f} s left, and {kept:.0f} s is the margin"
+    if left <= valid_for:
+        return f"it has {left:.0f} s left, and --valid-for asks for {valid_for:.0f} s"
     return ""
 
 
@@ -164,6 +167,7 @@ def cached_access_token(
             if why := _store(path, _refused(path, wanted, error), log, settings.secret):
                 log(f"cache: could not save the refusal in {path}: {why}")
             raise
+        too_short = token.expires_in <= settings.valid_for
         if refused is not None and token.access_token == refused:  # stable_token does this
             warn(
                 "WeChat handed back the very token that was refused; not forcing a refresh on "
@@ -176,9 +180,26 @@ def cached_access_token(
         )
         if why := _store(path, entry, log, settings.secret):
             _forget(path, f"could not save the token in {path}: {why}", warn)
+        if too_short:  # stored all the same: it is good, for a shorter job
+            raise _not_long_enough(settings, token.expires_in)
         return token, False
     finally:
         lock.unlock(fd)
+
+
+def _not_long_enough(settings: Settings, left: int) -> ConfigError:
+    """The token WeChat gave is valid for less than --valid-for asks."""
+    if settings.endpoint.method == "POST" and not settings.force_refresh:  # stable_token
+        return ConfigError(
+            f"the stable token has {left} s left, less than --valid-for {settings.valid_for}: "
+            "WeChat hands out the same one until it expires",
+            hint="run again once it has been replaced, ask for less, or add --force-refresh "
+            "(at most 20 a day; every caller's stable token changes)",
+        )
+    return ConfigError(
+        f"WeChat's new token lives {left} s, less than --valid-for {settings.valid_for}",
+        hint="ask for less: WeChat's tokens live 7200 s",
+    )
 
 
 def _gave_up(why: str) -> TransportError:
@@ -221,7 +242,7 @@ def _cache_hit(
     if entry is None:
         return None
     now = time.time()
-    why_not = reusable(entry, wanted, now)
+    why_not = reusable(entry, wanted, now, settings.valid_for)
     if not why_not and redact(entry.value, settings.secret) != entry.value:
         why_not = "its token holds a piece of the AppSecret"
     if not why_not and entry.value == refused:

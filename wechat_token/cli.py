@@ -310,6 +310,12 @@ def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="use POST /cgi-bin/stable_token: one token shared by every caller",
     )
     parser.add_argument(
+        "--valid-for",
+        metavar="SECONDS",
+        help="print a token that stays valid at least this long (fetched anew if the cached "
+        "one would not); e.g. 3900 for an hourly cron job",
+    )
+    parser.add_argument(
         "--force-refresh",
         action="store_true",
         help="fetch a new token even if the cached one is good (it invalidates the old one)",

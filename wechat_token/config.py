@@ -32,6 +32,7 @@ PLACEHOLDERS = ("your-appid-here", "your-appsecret-here")
 # What an AppSecret may be: WeChat's are 32 hex characters, WeCom's 43 of [A-Za-z0-9_-].
 # Nothing outside this alphabet is accepted, so that redaction can be exact (see redact).
 SECRET = re.compile(r"[A-Za-z0-9_-]{16,64}")
+MAX_VALID_FOR = 7000  # seconds: WeChat's tokens live 7200; a new one has a little less
 MAX_CA_BUNDLE = 4 * 2**20  # bytes: certifi's bundle is about 300 KB
 
 
@@ -39,7 +40,8 @@ class Settings(
     namedtuple(
         "Settings",
         "appid secret endpoint api_bases cacert proxy timeout retries force_refresh cache_file "
-        "warnings",
+        "warnings valid_for",
+        defaults=(0,),
     )
 ):
     __slots__ = ()
@@ -54,6 +56,7 @@ class Settings(
     force_refresh: bool
     cache_file: str | None  # None: --no-cache
     warnings: list[str]
+    valid_for: int  # seconds the credential printed must stay valid, at least
 
 
 def load_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
@@ -84,6 +87,7 @@ def load_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Setti
         "proxy": OFF_PROXY if args.no_proxy else first("proxy", args.proxy),
         "ca_bundle": first("ca_bundle", args.cacert, name="--cacert"),
         "cache_file": OFF_CACHE if args.no_cache else first("cache_file", args.cache_file),
+        "valid_for": first("valid_for", args.valid_for),
     }
     for key in ("ca_bundle", "cache_file"):  # from the config file: relative to its folder
         found = given[key]
@@ -135,6 +139,7 @@ def settings(
         raise ConfigError("api_bases must be a list of https:// URLs, not empty", hint=DEFAULTS)
     timeout, retries, proxy = given["timeout"], given["retries"], given["proxy"]
     cacert, cache_file = given["ca_bundle"], given["cache_file"]
+    wanted_for = given.get("valid_for")
     return Settings(
         appid=appid,
         secret=secret,
@@ -149,6 +154,7 @@ def settings(
         if cache_file is None
         else cache_file[0] or None,
         warnings=warnings,
+        valid_for=valid_for(*wanted_for) if wanted_for else 0,
     )
 
 
@@ -287,6 +293,17 @@ def _ca_bundle(path: str, origin: str) -> str:
             f"{origin}: CA bundle '{path}' is larger than {MAX_CA_BUNDLE // 2**20} MiB", hint=hint
         )
     return path
+
+
+def valid_for(value: str, origin: str) -> int:
+    """Seconds the token printed must stay valid: whole, at most MAX_VALID_FOR."""
+    if not (re.fullmatch(r"[0-9]{1,5}", value) and int(value) <= MAX_VALID_FOR):
+        raise ConfigError(
+            f"{origin}: '{value}' must be a whole number of seconds from 0 to {MAX_VALID_FOR}",
+            hint="WeChat's tokens live 7200 s: ask for no more than the job needs, e.g. 3900 "
+            "for an hourly job",
+        )
+    return int(value)
 
 
 def _retries(value: str, origin: str) -> int:

@@ -21,6 +21,7 @@ CONFIG_KEYS = (
     "stable",
     "cache_file",
     "proxy",
+    "valid_for",
 )
 
 
