@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import wechat_token
+import wechat_token.ticket
 from wechat_token import TokenCache, jsapi_signature
 
 from conftest import CLI, ROOT, Children, Result
@@ -203,7 +204,9 @@ def test_a_token_refused_again_is_not_asked_for_a_third_time(cli: CLI, fake: Fak
     fake.ticket_behaviour = 40001  # whatever the token
     result = cli.main("ticket", "jsapi")
     assert (result.code, result.out) == (1, "")
-    assert result.err.startswith(f"error: errcode 40001: {ERRMSG[40001]}\n")
+    assert result.err == (
+        f"error: errcode 40001: {ERRMSG[40001]}\nhint: {wechat_token.ticket._REFUSED_AGAIN}\n"
+    )
     assert _paths(fake) == [GETTICKET, "/cgi-bin/token", GETTICKET]
 
 
@@ -214,8 +217,10 @@ def test_getticket_refusals_are_errors_with_hints(
     fake.ticket_behaviour = errcode
     result = cli.main("ticket", "jsapi", "--retries", "0")
     assert (result.code, result.out) == (1, "")
-    assert result.err.startswith(f"error: errcode {errcode}")
-    assert "\nhint: " in result.err
+    errmsg = ERRMSG.get(errcode, "")
+    shown = f"errcode {errcode}: {errmsg}" if errmsg else f"errcode {errcode}"
+    hint = wechat_token.ticket._HINTS[errcode]
+    assert result.err == f"error: {shown}\nhint: {hint}\n"
     assert _paths(fake).count(GETTICKET) == requests
 
 

@@ -20,7 +20,14 @@ from collections.abc import Callable
 from functools import partial
 
 from wechat_token import lock
-from wechat_token.endpoints import MAX_EXPIRES_IN, USABLE, AccessToken, realm, whole_number
+from wechat_token.endpoints import (
+    MAX_EXPIRES_IN,
+    USABLE,
+    AccessToken,
+    Endpoint,
+    realm,
+    whole_number,
+)
 from wechat_token.errors import ConfigError, TransportError, WeChatAPIError
 from wechat_token.fetch import fetch
 from wechat_token.files import read_small_file, replace_file
@@ -50,7 +57,7 @@ class CacheEntry(
 
     __slots__ = ()
     appid: str
-    endpoint: str  # the endpoint's path: /cgi-bin/token, /cgi-bin/stable_token
+    endpoint: str  # /cgi-bin/token, /cgi-bin/stable_token, /cgi-bin/ticket/getticket?type=jsapi
     realm: str  # where the token is good (endpoints.realm): WeChat's domains are one
     secret_sha256: str  # a one-way fingerprint: a new AppSecret means a new token
     value: str  # the access_token; "" for none (an entry that holds only a refusal)
@@ -132,7 +139,7 @@ def cached_access_token(
         return source(deadline), False
     wanted = _wanted(settings, time.time())
     if not settings.force_refresh and (hit := _unlocked_hit(settings, wanted, refused)):
-        log(f"cache: token from {path}, valid for {hit.expires_in} s more")
+        log(f"cache: {_noun(settings)} from {path}, valid for {hit.expires_in} s more")
         return hit, True
     # A holder that may hold the lock past this run's deadline (its path may be stuck) is
     # waited for while this run would still have time for a whole attempt, or half its
@@ -179,7 +186,7 @@ def cached_access_token(
             expires_at=asked_at + token.expires_in,
         )
         if why := _store(path, entry, log, settings.secret):
-            _forget(path, f"could not save the token in {path}: {why}", warn)
+            _forget(path, f"could not save the {_noun(settings)} in {path}: {why}", warn)
         if too_short:  # stored all the same: it is good, for a shorter job
             raise _not_long_enough(settings, token.expires_in)
         return token, False
@@ -200,6 +207,16 @@ def _not_long_enough(settings: Settings, left: int) -> ConfigError:
         f"WeChat's new token lives {left} s, less than --valid-for {settings.valid_for}",
         hint="ask for less: WeChat's tokens live 7200 s",
     )
+
+
+def _noun(settings: Settings) -> str:
+    """What the settings' endpoint hands out, as -v names it: a token, or a ticket."""
+    return "ticket" if settings.endpoint.ticket_type else "token"
+
+
+def endpoint_key(endpoint: Endpoint) -> str:
+    """The entry's `endpoint`: its path, and for a ticket its type (?type=jsapi)."""
+    return endpoint.path + (f"?type={endpoint.ticket_type}" if endpoint.ticket_type else "")
 
 
 def _gave_up(why: str) -> TransportError:
@@ -249,7 +266,7 @@ def _cache_hit(
         why_not = "it is the token that was refused"
     if not why_not:
         left = int(entry.expires_at - now)  # whole seconds, as --json says it too
-        log(f"cache: token from {path}, valid for {left} s more")
+        log(f"cache: {_noun(settings)} from {path}, valid for {left} s more")
         return AccessToken(entry.value, left)
     refusal = entry.refusal or {}
     age = now - float(refusal.get("at", 0))  # type: ignore[arg-type]
@@ -261,7 +278,7 @@ def _cache_hit(
         )
         raise error
     if entry.value:
-        log(f"cache: not using the token in {path}: {why_not}")
+        log(f"cache: not using the {_noun(settings)} in {path}: {why_not}")
     return None
 
 
@@ -291,7 +308,8 @@ def _store(path: str, entry: CacheEntry, log: Callable[[str], None], secret: str
         replace_file(path, data.encode())
     except OSError as error:
         return error.strerror or "error"
-    log(f"cache: {'refusal' if entry.refusal else 'token'} saved in {path}")
+    saved = "refusal" if entry.refusal else "ticket" if "ticket" in entry.endpoint else "token"
+    log(f"cache: {saved} saved in {path}")
     return ""
 
 
@@ -346,7 +364,7 @@ def _wanted(settings: Settings, now: float) -> CacheEntry:
     """The cache entry that these settings would write (token not known yet)."""
     return CacheEntry(
         appid=settings.appid,
-        endpoint=settings.endpoint.path,
+        endpoint=endpoint_key(settings.endpoint),
         realm=realm(settings.api_bases[0]),
         secret_sha256=secret_fingerprint(settings.secret),
         value="",

@@ -68,15 +68,22 @@ def cached_ticket(
             )
         except WeChatAPIError as error:
             if error.errcode not in TOKEN_REFUSED:
+                error.hint = _HINTS.get(error.errcode, error.hint)
                 raise
             invalidates = _INVALIDATES if settings.endpoint == TOKEN else ""
             log(
                 f"getticket: errcode {error.errcode}: the access_token it was given is no "
                 f"longer good; replacing it, once{invalidates}"
             )
-        return fetch_with_retries(
-            ticket_settings, log, deadline, clock=clock, sleep=sleep, access_token=token(used)
-        )
+        try:
+            return fetch_with_retries(
+                ticket_settings, log, deadline, clock=clock, sleep=sleep, access_token=token(used)
+            )
+        except WeChatAPIError as error:  # asked once more, never again
+            error.hint = _HINTS.get(error.errcode, error.hint)
+            if error.errcode in TOKEN_REFUSED:
+                error.hint = _REFUSED_AGAIN
+            raise
 
     return cached_access_token(
         ticket_settings,
@@ -89,6 +96,16 @@ def cached_ticket(
     )
 
 
+_HINTS = {  # getticket's own; WeChat's other errcodes keep the token's hints
+    45009: "getticket's daily quota is spent (it is small: about 10,000 a day): keep the "
+    "ticket cached and shared, as this tool does, and see where else it is fetched; the "
+    "quota is reset at midnight, Beijing time",
+    40097: "getticket refused its arguments: type must be jsapi or wx_card",
+}
+_REFUSED_AGAIN = (
+    "getticket refused a token fetched just now: check that the AppID and AppSecret are of "
+    "the account whose JS-SDK this is, and that nothing else replaces its token all the time"
+)
 _INVALIDATES = (
     " (a new token from /cgi-bin/token invalidates the one other programs hold, within "
     "5 minutes; --stable does not)"
