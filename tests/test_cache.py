@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 import wechat_token.api
 import wechat_token.cache
 import wechat_token.config
+import wechat_token.entry
 import wechat_token.lock
 from wechat_token.endpoints import STABLE_TOKEN, TOKEN
 
@@ -113,10 +114,10 @@ def test_cache_holds_a_fingerprint_never_the_secret(cli: CLI, cache_file: Path) 
     files = [cache_file, Path(f"{cache_file}.lock")]
     assert find_secret([path.read_text(encoding="utf-8", errors="replace") for path in files]) == []
     saved = entry(cache_file)
-    assert saved["secret_sha256"] == wechat_token.cache.secret_fingerprint(
+    assert saved["secret_sha256"] == wechat_token.entry.secret_fingerprint(
         os.environ["WECHAT_APPSECRET"]
     )
-    assert saved["secret_sha256"] != wechat_token.cache.secret_fingerprint("another secret")
+    assert saved["secret_sha256"] != wechat_token.entry.secret_fingerprint("another secret")
     assert (saved["appid"], saved["endpoint"], saved["realm"]) == (
         APPID,
         "/cgi-bin/token",
@@ -273,7 +274,7 @@ def test_nan_expiry_is_never_trusted(cli: CLI, cache_file: Path) -> None:
 
 
 NOW = 1_000_000.0
-WANTED = wechat_token.cache.CacheEntry(APPID, "/cgi-bin/token", "https://a", "f" * 64, "", 0, NOW)
+WANTED = wechat_token.entry.CacheEntry(APPID, "/cgi-bin/token", "https://a", "f" * 64, "", 0, NOW)
 
 
 @pytest.mark.parametrize(
@@ -293,7 +294,7 @@ WANTED = wechat_token.cache.CacheEntry(APPID, "/cgi-bin/token", "https://a", "f"
 )
 def test_reusable_keeps_a_safety_margin(lifetime: int, left: float, reused: bool) -> None:
     cached = WANTED._replace(value="t", expires_in=lifetime, expires_at=NOW + left)
-    assert (wechat_token.cache.reusable(cached, WANTED, NOW) == "") is reused
+    assert (wechat_token.entry.reusable(cached, WANTED, NOW) == "") is reused
 
 
 def test_near_expiry_the_cli_fetches_again(cli: CLI, fake: FakeWeChat, cache_file: Path) -> None:

@@ -30,6 +30,7 @@ import pytest
 
 import wechat_token.cache
 import wechat_token.cli
+import wechat_token.entry
 from wechat_token.files import replace_file
 
 from conftest import CLI, COMMAND, OUTPUTS, Result
@@ -514,7 +515,7 @@ def test_a_signal_during_the_cache_write_takes_effect_after_the_rename(
         # process could go to; the command itself has no other thread while it writes.
         signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
 
-    entry = wechat_token.cache.CacheEntry(
+    entry = wechat_token.entry.CacheEntry(
         APPID, "/cgi-bin/token", "https://x", "0" * 64, "t", 7200, 1.0
     )
     before = signal.signal(signal.SIGTERM, lambda *_: seen.append(os.listdir(tmp_path)))

@@ -12,7 +12,8 @@ the top down (each imports only those below it):
     config       flags, environment and config.ini into one checked Settings record;
                  config_file: the [wechat] section of config.ini, read safely
     ticket       tickets (jsapi, wx_card): cached like the token, got with it
-    cache        the file cache shared by threads and processes; lock: its lock
+    cache        the file cache shared by threads and processes; entry: what it
+                 holds, and when that can be used; lock: its lock
     retry        bounded retries and failover within one deadline
     fetch        one request, its settings already checked
     http         pycurl, TLS, proxies; endpoints: what is asked for, as data

@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 
-from wechat_token.cache import CACHE_MARGIN, cached_access_token, margin
+from wechat_token.cache import cached_access_token
 from wechat_token.config import (
     DEFAULTS,
     MAX_VALID_FOR,
@@ -19,6 +19,7 @@ from wechat_token.config import (
 )
 from wechat_token.config import valid_for as valid_for_setting
 from wechat_token.endpoints import API_BASE, API_BASES, TICKETS, AccessToken, Ticket
+from wechat_token.entry import CACHE_MARGIN, margin
 from wechat_token.errors import ConfigError, WeChatTokenError
 from wechat_token.fetch import DEFAULT_TIMEOUT, fetch
 from wechat_token.jssdk import url_warnings, wx_config_fields

@@ -15,22 +15,25 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections import namedtuple
 from collections.abc import Callable
 from functools import partial
 
 from wechat_token import lock
 from wechat_token.endpoints import (
-    MAX_EXPIRES_IN,
-    USABLE,
     AccessToken,
-    Endpoint,
     realm,
-    whole_number,
+)
+from wechat_token.entry import (
+    CacheEntry,
+    account,
+    endpoint_key,
+    read_entry,
+    reusable,
+    secret_fingerprint,
 )
 from wechat_token.errors import ConfigError, TransportError, WeChatAPIError
 from wechat_token.fetch import fetch
-from wechat_token.files import read_small_file, replace_file
+from wechat_token.files import replace_file
 from wechat_token.redact import redact
 from wechat_token.retry import MIN_ATTEMPT, OWN_WORK, time_bound, with_retries
 
@@ -39,67 +42,9 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, which mypy reads as True: typing 
 if TYPE_CHECKING:
     from wechat_token.config import Settings
 
-CACHE_MARGIN = 300  # seconds: a cached token with less left than this is not reused
 REFUSAL_KEPT = 5  # seconds a refusal from WeChat is the answer for every caller
 AFTER = OWN_WORK / 2  # seconds of a run's bound kept for after its last attempt
 MAX_ERRMSG = 2000  # characters of a refusal's errmsg kept (WeChat's are under 200)
-
-
-class CacheEntry(
-    namedtuple(
-        "CacheEntry",
-        "appid endpoint realm secret_sha256 value expires_in expires_at refusal",
-        defaults=(None,),
-    )
-):
-    """What the cache file holds: the credential, what it is valid for, and WeChat's last
-    refusal for this account, if any."""
-
-    __slots__ = ()
-    appid: str
-    endpoint: str  # /cgi-bin/token, /cgi-bin/stable_token, /cgi-bin/ticket/getticket?type=jsapi
-    realm: str  # where the token is good (endpoints.realm): WeChat's domains are one
-    secret_sha256: str  # a one-way fingerprint: a new AppSecret means a new token
-    value: str  # the access_token; "" for none (an entry that holds only a refusal)
-    expires_in: int  # the lifetime WeChat gave, in seconds
-    expires_at: float  # Unix time
-    refusal: dict[str, object] | None  # {"account", "at", "errcode", "errmsg"}
-
-
-def margin(expires_in: float) -> float:
-    """Seconds before expiry that a credential stops being reused: short lifetimes keep half."""
-    return min(CACHE_MARGIN, expires_in / 2)
-
-
-def reusable(entry: CacheEntry, wanted: CacheEntry, now: float, valid_for: float = 0) -> str:
-    """'' if the cached `entry` can stand in for `wanted` at `now`, with more than its
-    margin and `valid_for` seconds left; else the reason not.
-
-    `wanted` describes the credential asked for (its value and times are not looked at).
-    """
-    if (entry.appid, entry.endpoint) != (wanted.appid, wanted.endpoint):
-        return "it is for another AppID or endpoint"
-    if entry.realm != wanted.realm:
-        return f"it is for {entry.realm}"
-    if entry.secret_sha256 != wanted.secret_sha256:
-        return "it was fetched with another AppSecret"
-    left = entry.expires_at - now
-    kept = margin(entry.expires_in)
-    if not kept < left <= entry.expires_in:
-        return f"it has {max(left, 0):.0f} s left, and {kept:.0f} s is the margin"
-    if left <= valid_for:
-        return f"it has {left:.0f} s left, and --valid-for asks for {valid_for:.0f} s"
-    return ""
-
-
-def secret_fingerprint(secret: str) -> str:
-    """A one-way fingerprint of the AppSecret: enough to notice it changed, not to recover it."""
-    # Imported here, not at the top: hashlib loads Python's own copy of OpenSSL (about
-    # 2 ms and 4 MiB), which only the cache needs.
-    import hashlib
-
-    data = secret.encode(errors="surrogateescape")  # any str: the check on it comes later
-    return hashlib.sha256(b"wechat_token cache:" + data).hexdigest()
 
 
 def cached_access_token(
@@ -214,11 +159,6 @@ def _noun(settings: Settings) -> str:
     return "ticket" if settings.endpoint.ticket_type else "token"
 
 
-def endpoint_key(endpoint: Endpoint) -> str:
-    """The entry's `endpoint`: its path, and for a ticket its type (?type=jsapi)."""
-    return endpoint.path + (f"?type={endpoint.ticket_type}" if endpoint.ticket_type else "")
-
-
 def _gave_up(why: str) -> TransportError:
     error = TransportError(
         f"gave up at the time bound of this run: {why}",
@@ -255,7 +195,7 @@ def _cache_hit(
 ) -> AccessToken | None:
     """The cached token, if it can be used now; None, with the reason under -v, if not.
     Raises the refusal another caller got from WeChat in the last REFUSAL_KEPT seconds."""
-    entry = _read_cache(path, log)
+    entry = read_entry(path, log)
     if entry is None:
         return None
     now = time.time()
@@ -270,7 +210,7 @@ def _cache_hit(
         return AccessToken(entry.value, left)
     refusal = entry.refusal or {}
     age = now - float(refusal.get("at", 0))  # type: ignore[arg-type]
-    if refusal.get("account") == _account(wanted) and 0 <= age <= REFUSAL_KEPT:
+    if refusal.get("account") == account(wanted) and 0 <= age <= REFUSAL_KEPT:
         error = WeChatAPIError(refusal["errcode"], refusal["errmsg"])  # type: ignore[arg-type]
         error.args = (
             f"{error} (WeChat's answer to another caller {age:.1f} s ago; it is asked "
@@ -286,13 +226,13 @@ def _refused(path: str, wanted: CacheEntry, error: WeChatAPIError) -> CacheEntry
     """The entry with WeChat's refusal beside the token it holds (which stays usable by
     those it is good for), or an entry that holds only the refusal."""
     refusal = {
-        "account": _account(wanted),
+        "account": account(wanted),
         "at": time.time(),
         "errcode": error.errcode,
         "errmsg": error.errmsg[:MAX_ERRMSG],
     }
     try:
-        entry = _read_cache(path, lambda _: None) or wanted
+        entry = read_entry(path, lambda _: None) or wanted
     except ConfigError:  # unreadable: WeChat's answer is what this caller reports
         entry = wanted
     return entry._replace(refusal=refusal)
@@ -370,58 +310,4 @@ def _wanted(settings: Settings, now: float) -> CacheEntry:
         value="",
         expires_in=0,
         expires_at=now,
-    )
-
-
-def _account(entry: CacheEntry) -> str:
-    """Whose refusal it is: the same AppID, endpoint, realm and AppSecret."""
-    return " ".join((entry.appid, entry.endpoint, entry.realm, entry.secret_sha256))
-
-
-def _read_cache(path: str, log: Callable[[str], None]) -> CacheEntry | None:
-    """The entry in the cache file; None, with a note, if there is none or it is damaged."""
-    try:
-        raw = read_small_file(path, "the cache file", lock.CACHE_WAYS_OUT)[0]
-        if raw.strip() and not raw.startswith(b'{"appid":'):  # never written by this tool
-            raise ConfigError(
-                f"{path} is not a cache file: refusing to replace what it holds",
-                hint="name another file with --cache-file (is it --config that was meant?)",
-            )
-        entry = CacheEntry(**json.loads(raw))  # TypeError: missing or unknown fields
-    except FileNotFoundError:
-        log(f"cache: nothing in {path} yet")
-        return None
-    except OSError as error:
-        raise ConfigError(
-            f"cannot read the cache {path}: {error.strerror}", hint=lock.CACHE_WAYS_OUT
-        ) from None
-    except (ValueError, RecursionError, TypeError):  # one of ours, damaged: replaced
-        entry = None
-    if entry is None or not _well_formed(entry):
-        log(f"cache: {path} is a damaged entry; it will be replaced")
-        return None
-    return entry
-
-
-def _well_formed(entry: CacheEntry) -> bool:
-    """Each field has the type and range it should: the file may be edited or cut short."""
-    refusal = entry.refusal
-    if refusal is not None and not (
-        isinstance(refusal, dict)
-        and isinstance(refusal.get("account"), str)
-        and isinstance(refusal.get("at"), (int, float))
-        and whole_number(refusal.get("errcode"))
-        and isinstance(refusal.get("errmsg"), str)
-    ):
-        return False
-    token = (
-        whole_number(entry.expires_in)
-        and 0 < entry.expires_in <= MAX_EXPIRES_IN
-        and bool(USABLE.fullmatch(entry.value))
-    )
-    return (
-        all(isinstance(text, str) for text in entry[:5])
-        and (token or (entry.value == "" and refusal is not None))  # or a refusal alone
-        and isinstance(entry.expires_at, (int, float))
-        and 0 <= entry.expires_at < 1e12  # a Unix time; also false for nan and inf
     )
