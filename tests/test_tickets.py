@@ -7,6 +7,7 @@ token's cache; a token that getticket refuses is replaced once, as --replace doe
 from __future__ import annotations
 
 import json
+import time
 import sys
 from pathlib import Path
 
@@ -332,3 +333,18 @@ def test_eight_processes_on_a_revoked_token_replace_it_once(
         (0, ["fake_jsapi_ticket_1"] * 4, "")
     ] * 8
     assert _paths(fake) == [GETTICKET, "/cgi-bin/token", GETTICKET]
+
+
+def test_a_warm_ticket_reads_no_file(fake: FakeWeChat, ca_file: str, tmp_path: Path) -> None:
+    """As fast as a warm get(): from memory, with no file read and no request."""
+    cache = tmp_path / "token.json"
+    tokens = _tokens(fake, ca_file, cache)
+    first = tokens.ticket()
+    (tmp_path / "token.jsapi_ticket.json").unlink()  # were it read, a fetch would follow
+    start = time.perf_counter()
+    for _ in range(10000):
+        again = tokens.ticket()
+    per_call = (time.perf_counter() - start) / 10000
+    assert again.ticket == first.ticket
+    assert _paths(fake) == ["/cgi-bin/token", GETTICKET]
+    assert per_call < 100e-6
