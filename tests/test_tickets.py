@@ -7,8 +7,8 @@ token's cache; a token that getticket refuses is replaced once, as --replace doe
 from __future__ import annotations
 
 import json
-import time
 import sys
+import time
 from pathlib import Path
 
 import pytest
