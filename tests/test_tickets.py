@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 import wechat_token
+import wechat_token.jssdk
+import wechat_token.redact
 import wechat_token.ticket
 from wechat_token import TokenCache, jsapi_signature
 
@@ -72,8 +74,8 @@ def test_a_timestamp_as_text_signs_the_same() -> None:
         ({"timestamp": -1}, "timestamp must be a whole number of seconds"),
         ({"timestamp": True}, "timestamp must be a whole number of seconds"),
         ({"timestamp": 1.5}, "timestamp must be a whole number of seconds"),
-        ({"url": ""}, "url must be the page's URL, printable"),
-        ({"url": None}, "url must be the page's URL, printable"),
+        ({"url": ""}, "url must be the page's URL, printable, before any #"),
+        ({"url": None}, "url must be the page's URL, printable, before any #"),
     ],
 )
 def test_what_cannot_be_signed_is_a_config_error(change: dict[str, object], message: str) -> None:
@@ -348,3 +350,72 @@ def test_a_warm_ticket_reads_no_file(fake: FakeWeChat, ca_file: str, tmp_path: P
     assert again.ticket == first.ticket
     assert _paths(fake) == ["/cgi-bin/token", GETTICKET]
     assert per_call < 100e-6
+
+
+def test_a_shared_getticket_refusal_keeps_its_own_hint(cli: CLI, fake: FakeWeChat) -> None:
+    """The second caller gets the first one's answer from the cache, and the same hint:
+    getticket's, not the token's for that errcode."""
+    fake.ticket_behaviour = 45009
+    first = cli.main("ticket", "jsapi")
+    second = cli.main("ticket", "jsapi")
+    hint = f"hint: {wechat_token.ticket._HINTS[45009]}\n"
+    assert (first.code, first.err.endswith(hint)) == (1, True)
+    assert (second.code, second.err.endswith(hint)) == (1, True)
+    assert "WeChat's answer to another caller" in second.err
+    assert _paths(fake).count(GETTICKET) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--timestamp", "abc"), "timestamp must be a whole number of seconds"),
+        (("--noncestr", "a b"), "noncestr must be printable ASCII with no spaces"),
+    ],
+)
+def test_sign_checks_its_arguments_before_any_request(
+    cli: CLI, fake: FakeWeChat, args: tuple[str, ...], message: str
+) -> None:
+    result = cli.main("sign", "https://a.example/", *args)
+    assert result == Result(
+        2, "", f"error: {message}\nhint: see docs/jssdk.md for what wx.config signs\n"
+    )
+    assert fake.requests == []
+
+
+def test_sign_refuses_a_url_with_nothing_before_its_fragment(cli: CLI, fake: FakeWeChat) -> None:
+    result = cli.main("sign", "#top", "--ticket", "t")
+    assert result.code == 2
+    assert result.err.startswith("error: url must be the page's URL, printable, before any #\n")
+
+
+def test_a_kind_that_is_not_one_is_not_repeated(
+    fake: FakeWeChat, ca_file: str, tmp_path: Path
+) -> None:
+    with pytest.raises(wechat_token.ConfigError) as caught:
+        _tokens(fake, ca_file, tmp_path / "t.json").ticket(SECRET)
+    assert caught.value.args == ("kind must be 'jsapi' or 'wx_card'",)
+
+
+def test_a_huge_timestamp_is_a_config_error() -> None:
+    with pytest.raises(wechat_token.ConfigError):
+        jsapi_signature(ticket="t", noncestr="n", timestamp=10**5000, url="https://a/")
+
+
+def test_a_random_nonce_is_drawn_again_when_the_signature_holds_the_secret() -> None:
+    """With a secret that shares 8 characters with the official example's signature, the
+    example's nonce is given up for another: the signature printed is never masked."""
+    secret = OFFICIAL_SIGNATURE[:16]
+    fields = wechat_token.jssdk.wx_config_fields(
+        APPID, str(OFFICIAL["ticket"]), OFFICIAL_URL, timestamp=1414587457, secret=secret
+    )
+    assert wechat_token.redact.redact(str(fields["signature"]), secret) == fields["signature"]
+
+
+def test_valid_for_with_a_ticket_does_not_replace_the_token(
+    cli: CLI, fake: FakeWeChat, tmp_path: Path
+) -> None:
+    """The token needs to last only for the getticket request; --valid-for is the ticket's."""
+    fake.expires_in = 4000
+    assert cli.main().out == "fake_token_1\n"
+    assert cli.main("ticket", "jsapi", "--valid-for", "3900").out == "fake_jsapi_ticket_1\n"
+    assert _paths(fake) == ["/cgi-bin/token", GETTICKET]

@@ -22,7 +22,7 @@ from wechat_token.endpoints import API_BASE, API_BASES, TICKETS, AccessToken, Ti
 from wechat_token.entry import CACHE_MARGIN, margin
 from wechat_token.errors import ConfigError, WeChatTokenError
 from wechat_token.fetch import DEFAULT_TIMEOUT, fetch
-from wechat_token.jssdk import url_warnings, wx_config_fields
+from wechat_token.jssdk import check_page, url_warnings, wx_config_fields
 from wechat_token.redact import clean
 from wechat_token.ticket import cached_ticket
 
@@ -115,10 +115,8 @@ class TokenCache:
         """The JS-SDK's jsapi_ticket ("jsapi") or the card API's api_ticket ("wx_card"):
         cached and shared as the token is; the token it needs comes from get()'s cache."""
         endpoint = TICKETS.get(kind) if isinstance(kind, str) else None
-        if endpoint is None:
-            raise ConfigError(
-                f"kind must be 'jsapi' or 'wx_card', not {kind!r}"[:80], hint=_KINDS_HINT
-            )
+        if endpoint is None:  # what was given is not repeated: it may be anything
+            raise ConfigError("kind must be 'jsapi' or 'wx_card'", hint=_KINDS_HINT)
         ticket, until, expiry = self._tickets.get(kind, ("", 0.0, 0.0))
         now = time.monotonic()
         if now < until:
@@ -135,9 +133,12 @@ class TokenCache:
         """What wx.config takes for the page at `url`: appId, timestamp, nonceStr and
         signature (and the url signed, without its #fragment); `log` hears of anything in
         the URL that is a known cause of "invalid signature"."""
-        for warning in url_warnings(url) if isinstance(url, str) else ():
+        check_page(None, None, url)  # before the ticket: a bad URL costs no request
+        for warning in url_warnings(url):
             self._log(f"wx_config: {warning}")
-        return wx_config_fields(self._settings.appid, self.ticket("jsapi").ticket, url)
+        return wx_config_fields(
+            self._settings.appid, self.ticket("jsapi").ticket, url, secret=self._settings.secret
+        )
 
     def _renew(self, refused: str | None, valid_for: object = 0) -> AccessToken:
         """From the cache file, or fetched: threads that waited for the cache's lock find

@@ -212,6 +212,8 @@ def _cache_hit(
     age = now - float(refusal.get("at", 0))  # type: ignore[arg-type]
     if refusal.get("account") == account(wanted) and 0 <= age <= REFUSAL_KEPT:
         error = WeChatAPIError(refusal["errcode"], refusal["errmsg"])  # type: ignore[arg-type]
+        hint = refusal.get("hint")
+        error.hint = hint if isinstance(hint, str) and hint else error.hint
         error.args = (
             f"{error} (WeChat's answer to another caller {age:.1f} s ago; it is asked "
             f"again {REFUSAL_KEPT} s after)",
@@ -230,6 +232,7 @@ def _refused(path: str, wanted: CacheEntry, error: WeChatAPIError) -> CacheEntry
         "at": time.time(),
         "errcode": error.errcode,
         "errmsg": error.errmsg[:MAX_ERRMSG],
+        "hint": error.hint[:MAX_ERRMSG],  # this tool's, which may be the endpoint's own
     }
     try:
         entry = read_entry(path, lambda _: None) or wanted

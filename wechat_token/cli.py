@@ -20,7 +20,7 @@ from wechat_token.config import PLACEHOLDERS, load_settings
 from wechat_token.config_file import DEFAULT_CONFIG
 from wechat_token.endpoints import API_BASES, TICKETS, USABLE
 from wechat_token.errors import ConfigError, WeChatAPIError, WeChatTokenError
-from wechat_token.jssdk import url_warnings, wx_config_fields
+from wechat_token.jssdk import check_page, url_warnings, wx_config_fields
 from wechat_token.output import PROG, STDOUT_CLOSED, BrokenPipe, Output, OutputError
 from wechat_token.retry import DEFAULT_RETRIES, MAX_RETRIES, time_bound
 from wechat_token.ticket import cached_ticket
@@ -136,7 +136,9 @@ def _command(args: argparse.Namespace) -> tuple[str, ...]:
         raise ConfigError(f"usage: {PROG} {usage}", hint="see --help")
     else:  # a value typed by mistake may be the secret: not echoed
         raise ConfigError("unrecognized arguments: (values)", hint="see --help")
-    signing = [name for name in ("ticket", "noncestr", "timestamp") if getattr(args, name)]
+    signing = [
+        name for name in ("ticket", "noncestr", "timestamp") if getattr(args, name) is not None
+    ]
     if signing and what[0] != "sign":
         raise ConfigError(f"--{signing[0]} is for the sign command", hint="see --help")
     if args.replace is not None and what[0] != "token":
@@ -155,6 +157,7 @@ def _sign(
 ) -> int:
     """The wx.config fields for `url`: signed with --ticket (no request), or with the
     cached jsapi_ticket."""
+    check_page(args.noncestr, args.timestamp, url)  # before the ticket: it costs a request
     for warning in url_warnings(url):
         (out.note if warning.startswith("the #fragment") else out.warn)(f"sign: {warning}")
     ticket = args.ticket
@@ -164,7 +167,12 @@ def _sign(
         )
         ticket = got.access_token
     fields = wx_config_fields(
-        settings.appid, ticket, url, noncestr=args.noncestr, timestamp=args.timestamp
+        settings.appid,
+        ticket,
+        url,
+        noncestr=args.noncestr,
+        timestamp=args.timestamp,
+        secret=settings.secret,
     )
     return out.fields(fields)
 

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 
 from wechat_token.errors import ConfigError
+from wechat_token.redact import redact
 
 NONCE_LENGTH = 16  # characters of letters and digits, from `secrets`
 _PLAIN = re.compile(r"[\x21-\x7e]{1,4096}")  # printable ASCII, no spaces: a ticket, a nonce
@@ -35,14 +36,22 @@ def _checked(ticket: str, noncestr: str, timestamp: int | str, url: str) -> str:
     for name, value in (("ticket", ticket), ("noncestr", noncestr)):
         if not isinstance(value, str) or not _PLAIN.fullmatch(value):
             raise ConfigError(f"{name} must be printable ASCII with no spaces", hint=_HINT)
-    if isinstance(timestamp, bool) or not isinstance(timestamp, (int, str)):
-        raise ConfigError("timestamp must be a whole number of seconds", hint=_HINT)
-    if not re.fullmatch(r"[0-9]{1,12}", str(timestamp) if timestamp != "" else "x"):
-        raise ConfigError("timestamp must be a whole number of seconds", hint=_HINT)
-    if not isinstance(url, str) or not url or not url.isprintable():
-        raise ConfigError("url must be the page's URL, printable", hint=_HINT)
+    check_page(noncestr, timestamp, url)
     page = url.split("#", 1)[0]
     return f"jsapi_ticket={ticket}&noncestr={noncestr}&timestamp={int(timestamp)}&url={page}"
+
+
+def check_page(noncestr: object, timestamp: object, url: object) -> None:
+    """What a signature needs besides the ticket, checked before the ticket is fetched:
+    a bad argument costs no request. A ConfigError for anything that cannot be signed."""
+    if noncestr is not None and not (isinstance(noncestr, str) and _PLAIN.fullmatch(noncestr)):
+        raise ConfigError("noncestr must be printable ASCII with no spaces", hint=_HINT)
+    small = isinstance(timestamp, int) and not isinstance(timestamp, bool) and timestamp < 10**12
+    text = str(timestamp) if small or isinstance(timestamp, str) else ""
+    if timestamp is not None and not re.fullmatch(r"[0-9]{1,12}", text):
+        raise ConfigError("timestamp must be a whole number of seconds", hint=_HINT)
+    if not isinstance(url, str) or not url.isprintable() or not url.split("#", 1)[0]:
+        raise ConfigError("url must be the page's URL, printable, before any #", hint=_HINT)
 
 
 def url_warnings(url: str) -> list[str]:
@@ -77,14 +86,21 @@ def wx_config_fields(
     noncestr: str | None = None,
     timestamp: int | str | None = None,
     clock: Callable[[], float] | None = None,
+    secret: str = "",
 ) -> dict[str, str | int]:
     """The fields wx.config takes (appId, timestamp, nonceStr, signature), and the url
-    that was signed; a fresh nonce and the current time unless given."""
+    that was signed; a fresh nonce and the current time unless given. A random nonce is
+    drawn again while the signature would hold 8 or more characters of `secret` in a row
+    (about once in 5 million): shown, it would be masked, and wx.config would refuse it."""
     import time
 
-    noncestr = nonce() if noncestr is None else noncestr
     timestamp = int((clock or time.time)()) if timestamp is None else timestamp
-    signature = jsapi_signature(ticket=ticket, noncestr=noncestr, timestamp=timestamp, url=url)
+    for _ in range(8):
+        chosen = nonce() if noncestr is None else noncestr
+        signature = jsapi_signature(ticket=ticket, noncestr=chosen, timestamp=timestamp, url=url)
+        if noncestr is not None or redact(signature, secret) == signature:
+            break
+    noncestr = chosen
     return {
         "appId": appid,
         "timestamp": int(timestamp),

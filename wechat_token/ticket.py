@@ -52,7 +52,8 @@ def cached_ticket(
     ticket_settings = settings._replace(
         endpoint=endpoint, cache_file=path and ticket_cache_file(path, endpoint)
     )
-    token_settings = settings._replace(force_refresh=False)
+    # The token needs to last only for the getticket request: --valid-for is the ticket's
+    token_settings = settings._replace(force_refresh=False, valid_for=0)
 
     def token(refused: str | None = None) -> str:
         got, _ = cached_access_token(
