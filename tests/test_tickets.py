@@ -35,6 +35,12 @@ OFFICIAL_URL = "http://mp.weixin.qq.com?params=value"
 GETTICKET = "/cgi-bin/ticket/getticket"
 
 
+@pytest.fixture
+def cache_file_for_tickets(tmp_path: Path) -> Path:
+    """Where cli.main() keeps the jsapi_ticket: beside the default token cache file."""
+    return tmp_path / "cache" / "wechat_token" / "wx0123456789abcdef.token.jsapi_ticket.json"
+
+
 def _paths(fake: FakeWeChat) -> list[str]:
     return [request.path for request in fake.requests]
 
@@ -419,3 +425,22 @@ def test_valid_for_with_a_ticket_does_not_replace_the_token(
     assert cli.main().out == "fake_token_1\n"
     assert cli.main("ticket", "jsapi", "--valid-for", "3900").out == "fake_jsapi_ticket_1\n"
     assert _paths(fake) == ["/cgi-bin/token", GETTICKET]
+
+
+def test_a_getticket_that_refuses_every_token_replaces_it_once_in_5_minutes(
+    cli: CLI, fake: FakeWeChat, cache_file_for_tickets: Path
+) -> None:
+    """A new token refused at once is not stale: the refusal is kept 5 minutes, so a page
+    that asks again and again does not cut a new token (and invalidate the others') each
+    time. An outside review saw one every 5 s."""
+    assert cli.main().out == "fake_token_1\n"
+    fake.revoke_tokens()
+    fake.ticket_behaviour = 40001
+    assert cli.main("ticket", "jsapi").code == 1
+    entry = json.loads(cache_file_for_tickets.read_text())
+    entry["refusal"]["at"] -= 60  # a minute later: still the answer
+    cache_file_for_tickets.write_text(json.dumps(entry))
+    again = cli.main("ticket", "jsapi")
+    assert again.code == 1
+    assert "it is asked again 300 s after" in again.err
+    assert _paths(fake).count("/cgi-bin/token") == 2  # the first, and the one replacement

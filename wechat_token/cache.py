@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from wechat_token.config import Settings
 
 REFUSAL_KEPT = 5  # seconds a refusal from WeChat is the answer for every caller
+MAX_KEPT = 300  # seconds: the longest a refusal is kept (a new token refused at once)
 AFTER = OWN_WORK / 2  # seconds of a run's bound kept for after its last attempt
 MAX_ERRMSG = 2000  # characters of a refusal's errmsg kept (WeChat's are under 200)
 
@@ -210,13 +211,15 @@ def _cache_hit(
         return AccessToken(entry.value, left)
     refusal = entry.refusal or {}
     age = now - float(refusal.get("at", 0))  # type: ignore[arg-type]
-    if refusal.get("account") == account(wanted) and 0 <= age <= REFUSAL_KEPT:
+    kept = refusal.get("kept", REFUSAL_KEPT)
+    kept = kept if isinstance(kept, int) and 0 < kept <= MAX_KEPT else REFUSAL_KEPT
+    if refusal.get("account") == account(wanted) and 0 <= age <= kept:
         error = WeChatAPIError(refusal["errcode"], refusal["errmsg"])  # type: ignore[arg-type]
         hint = refusal.get("hint")
         error.hint = hint if isinstance(hint, str) and hint else error.hint
         error.args = (
             f"{error} (WeChat's answer to another caller {age:.1f} s ago; it is asked "
-            f"again {REFUSAL_KEPT} s after)",
+            f"again {kept} s after)",
         )
         raise error
     if entry.value:
@@ -233,6 +236,7 @@ def _refused(path: str, wanted: CacheEntry, error: WeChatAPIError) -> CacheEntry
         "errcode": error.errcode,
         "errmsg": error.errmsg[:MAX_ERRMSG],
         "hint": error.hint[:MAX_ERRMSG],  # this tool's, which may be the endpoint's own
+        "kept": error.kept or REFUSAL_KEPT,  # seconds it is the answer for every caller
     }
     try:
         entry = read_entry(path, lambda _: None) or wanted

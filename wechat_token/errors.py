@@ -64,6 +64,7 @@ class WeChatAPIError(WeChatTokenError):
         # -1 is busy (after the retries); 45009 the daily quota; any other, a refusal that
         # asking again will not change
         self.kind = {-1: "busy", 45009: "quota"}.get(errcode, "refused")
+        self.kept = 0  # seconds the cache keeps this answer for every caller; 0: its default
 
     def scrub(self, secret: str) -> None:
         super().scrub(secret)

@@ -14,7 +14,12 @@ import os
 import time
 from collections.abc import Callable
 
-from wechat_token.cache import attempts_deadline, cached_access_token, fetch_with_retries
+from wechat_token.cache import (
+    MAX_KEPT,
+    attempts_deadline,
+    cached_access_token,
+    fetch_with_retries,
+)
 from wechat_token.endpoints import TOKEN, TOKEN_REFUSED, AccessToken, Endpoint
 from wechat_token.errors import WeChatAPIError
 
@@ -82,8 +87,9 @@ def cached_ticket(
             )
         except WeChatAPIError as error:  # asked once more, never again
             error.hint = _HINTS.get(error.errcode, error.hint)
-            if error.errcode in TOKEN_REFUSED:
+            if error.errcode in TOKEN_REFUSED:  # a token fetched just now: not a stale one
                 error.hint = _REFUSED_AGAIN
+                error.kept = MAX_KEPT  # and no new token for 5 minutes
             raise
 
     return cached_access_token(
