@@ -884,7 +884,7 @@ def test_valid_for_on_the_stable_endpoint_says_it_cannot_unless_forced(
         2,
         "",
         "error: the stable token has 3000 s left, less than --valid-for 3900: WeChat hands "
-        "out the same one until it expires\nhint: run again once it has been replaced, ask "
+        "out the same one until its last minutes\nhint: run again once it has been replaced, ask "
         "for less, or add --force-refresh (at most 20 a day; every caller's stable token "
         "changes)\n",
     )

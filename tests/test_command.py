@@ -793,6 +793,7 @@ def test_a_console_that_cannot_show_chinese_gets_escapes(
         ("refused", 1, 40164, ()),
         ("quota", 1, 45009, ()),
         ("busy", 1, -1, ("--retries", "0")),
+        ("busy", 1, 45011, ()),  # this minute's limit: it passes by itself
         ("busy", 3, "503", ("--retries", "0")),
         ("config", 2, "ok", ("--timeout", "abc")),
         ("response", 3, "html", ()),
@@ -819,3 +820,14 @@ def test_every_failure_kind_in_json(
     given = [arg.format(closed_port=closed_port, other_ca=other_ca) for arg in args]
     result = cli.main("--json", "--no-cache", *given)
     assert (result.code, json.loads(result.out)["kind"]) == (code, kind)
+
+
+def test_the_whitelist_hint_names_both_kinds_of_account_and_cidr(
+    cli: CLI, fake: FakeWeChat
+) -> None:
+    """A 服务号's owner looks under 服务号; a NAT pool's changing address needs a range."""
+    fake.behaviour = 40164
+    hint = cli.main().err.splitlines()[1]
+    assert hint.startswith(f"hint: add {WHITELIST_IP} to the IP whitelist (API IP 白名单) at ")
+    assert "(the same pages for a 服务号)" in hint
+    assert "a range in CIDR form (203.0.113.0/24) covers egress addresses that change" in hint

@@ -145,7 +145,7 @@ def _not_long_enough(settings: Settings, left: int) -> ConfigError:
     if settings.endpoint.method == "POST" and not settings.force_refresh:  # stable_token
         return ConfigError(
             f"the stable token has {left} s left, less than --valid-for {settings.valid_for}: "
-            "WeChat hands out the same one until it expires",
+            "WeChat hands out the same one until its last minutes",
             hint="run again once it has been replaced, ask for less, or add --force-refresh "
             "(at most 20 a day; every caller's stable token changes)",
         )

@@ -61,9 +61,9 @@ class WeChatAPIError(WeChatTokenError):
         super().__init__(message, hint=hint_for(errcode, errmsg))
         self.errcode = errcode
         self.errmsg = errmsg
-        # -1 is busy (after the retries); 45009 the daily quota; any other, a refusal that
-        # asking again will not change
-        self.kind = {-1: "busy", 45009: "quota"}.get(errcode, "refused")
+        # -1 (after the retries) and 45011 (this minute's limit) are busy; 45009 is the
+        # daily quota; any other, a refusal that asking again will not change
+        self.kind = {-1: "busy", 45011: "busy", 45009: "quota"}.get(errcode, "refused")
         self.kept = 0  # seconds the cache keeps this answer for every caller; 0: its default
 
     def scrub(self, secret: str) -> None:
@@ -163,8 +163,9 @@ HINTS = {
     40013: f"check the AppID at {CONSOLE} ({_MINI_PROGRAM})",
     40125: f"check or reset the AppSecret at {KEYS} ({_MINI_PROGRAM})",
     40164: (
-        f"add {{ip}} to the IP whitelist (API IP 白名单) at {KEYS}; it must be this "
-        "machine's public egress IP, not its local address, and takes a few minutes to apply"
+        f"add {{ip}} to the IP whitelist (API IP 白名单) at {KEYS} (the same pages for a 服务号); "
+        "it must be this machine's public egress IP, not its local address; a range in CIDR "
+        "form (203.0.113.0/24) covers egress addresses that change; it applies in minutes"
     ),
     40243: f"the AppSecret is frozen: unfreeze it at {KEYS} (takes about 10 minutes)",
     41002: "the AppID is missing from the request: set appid in the configuration",
