@@ -831,3 +831,15 @@ def test_the_whitelist_hint_names_both_kinds_of_account_and_cidr(
     assert hint.startswith(f"hint: add {WHITELIST_IP} to the IP whitelist (API IP 白名单) at ")
     assert "(the same pages for a 服务号)" in hint
     assert "a range in CIDR form (203.0.113.0/24) covers egress addresses that change" in hint
+
+
+def test_json_writes_chinese_as_itself_where_stdout_can(
+    cli: CLI, fake: FakeWeChat, env: pytest.MonkeyPatch
+) -> None:
+    """A UTF-8 console reads 白名单, not \\u767d\\u540d\\u5355; the JSON is valid either way."""
+    env.setenv("PYTHONIOENCODING", "utf-8")
+    fake.behaviour = json.dumps({"errcode": 40013, "errmsg": "AppID 不在白名单"}).encode()
+    result = _run(cli, "--json")
+    assert result.code == 1
+    assert '"errmsg": "AppID 不在白名单"' in result.out
+    assert json.loads(result.out)["errmsg"] == "AppID 不在白名单"

@@ -428,7 +428,10 @@ def test_a_secret_outside_the_alphabet_is_refused_unshown(
     env.setenv("WECHAT_APPSECRET", secret)
     result = cli.main(*json_flag)
     error = f"WECHAT_APPSECRET: not an AppSecret: {what}"
-    out = json.dumps({"error": error, "hint": SECRET_HINT, "kind": "config"}) + "\n"
+    out = (
+        json.dumps({"error": error, "hint": SECRET_HINT, "kind": "config"}, ensure_ascii=False)
+        + "\n"
+    )
     out = out if json_flag else ""
     assert result == Result(2, out, f"error: {error}\nhint: {SECRET_HINT}\n")
     assert ODD[:3] not in result.out + result.err

@@ -56,7 +56,7 @@ def test_secret_echoed_by_the_server_is_masked_as_sent_and_in_capitals(
     assert result.code == 1
     errmsg = ECHOED.split(": ", 1)[1]
     answer = {"errcode": 40125, "errmsg": errmsg, "hint": HINTS[40125], "kind": "refused"}
-    assert result.out == (json.dumps(answer) + "\n" if json_flag else "")
+    assert result.out == (json.dumps(answer, ensure_ascii=False) + "\n" if json_flag else "")
 
 
 def test_an_excerpt_is_masked_before_it_is_cut(
@@ -295,15 +295,16 @@ def test_the_leak_guard_sees_the_suite_output(cli: CLI) -> None:
 def test_a_run_that_json_escaping_makes_masks_that_field_alone(
     cli: CLI, fake: FakeWeChat, env: pytest.MonkeyPatch
 ) -> None:
-    """--json writes é as \\u00e9: with this secret, "éABC" becomes a run of 8 of it
-    (u00e9ABC). That field is ***; the others are shown as they are."""
+    """--json writes é as \\u00e9 where stdout cannot take é: with this secret, "éABC"
+    then becomes a run of 8 of it (u00e9ABC). That field is *** whatever stdout takes; the
+    others are shown as they are."""
     env.setenv("WECHAT_APPSECRET", "u00e9ABCqrstvwxyz")
     fake.behaviour = json.dumps({"errcode": 40013, "errmsg": "éABC."}).encode()
     result = cli.main("--json")
     assert result.code == 1
     hint = wechat_token.errors.hint_for(40013, "")
     expected = {"errcode": 40013, "errmsg": "***", "hint": hint, "kind": "refused"}
-    assert result.out == json.dumps(expected) + "\n"
+    assert result.out == json.dumps(expected, ensure_ascii=False) + "\n"
     assert result.err == f"error: errcode 40013: éABC.\nhint: {hint}\n"
 
 

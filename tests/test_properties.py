@@ -150,7 +150,8 @@ def _check_stdout(code: int, out: str, json_mode: bool, shown: str) -> None:
         return
     assert out.endswith("\n"), f"--json: not one line ending with a newline\n{shown}"
     assert out.count("\n") == 1, f"--json: more than one line\n{shown}"
-    assert out.isascii(), f"--json: stdout is not ASCII\n{shown}"
+    hidden = [char for char in out[:-1] if unicodedata.category(char) in FORBIDDEN_CATEGORIES]
+    assert not hidden, f"--json: characters that act on a terminal: {hidden!r}\n{shown}"
     try:
         answer = strict_json(out)
     except ValueError as error:
@@ -1034,7 +1035,7 @@ def test_any_secret_is_taken_if_it_is_an_appsecret_and_else_refused_unshown(
         return
     message, hint = refusal(secret)
     error = f"WECHAT_APPSECRET: {message}"
-    out = json.dumps({"error": error, "hint": hint, "kind": "config"}) + "\n"
+    out = json.dumps({"error": error, "hint": hint, "kind": "config"}, ensure_ascii=False) + "\n"
     assert result == Result(2, out if json_mode else "", f"error: {error}\nhint: {hint}\n")
     assert not fake.requests, "the refused secret was sent"
 

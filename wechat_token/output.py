@@ -59,12 +59,16 @@ class Output:
         self._message("warning: ", text)
 
     def _result(self, fields: dict[str, str | int | bool] | str) -> None:
-        """The token, or one JSON object in ASCII (valid whatever the console's encoding)."""
+        """The token, or one JSON object: its text as itself where stdout can encode it
+        (白名单 reads as 白名单), else in ASCII with \\u escapes; valid JSON either way."""
+        stream = sys.stdout
         if isinstance(fields, dict):
-            line = json.dumps({k: self._shown(v) for k, v in fields.items()})
+            shown = {k: self._shown(v) for k, v in fields.items()}
+            line = json.dumps(shown, ensure_ascii=False)
+            if not _encodable(line, stream):
+                line = json.dumps(shown)
         else:
             line = fields  # a token (printable ASCII, never a piece of the secret), or --help
-        stream = sys.stdout
         try:
             if stream is None:
                 raise OutputError(STDOUT_CLOSED)
@@ -127,6 +131,15 @@ class Output:
             except OutputError as output_error:
                 return self.failure(output_error)
         return error
+
+
+def _encodable(text: str, stream: object) -> bool:
+    """Whether `stream` can take `text` as it is, in its encoding."""
+    try:
+        text.encode(getattr(stream, "encoding", None) or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
 
 
 def _discard(stream: object) -> None:
