@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -834,3 +835,18 @@ def test_a_usage_error_repeats_no_value_when_the_secret_is_in_config_ini(
     """config.ini is read after the arguments: what argparse would echo is not masked yet."""
     write_config("\n".join(["[wechat]", f"appid = {APPID}", f"appsecret = {SECRET}"]))
     assert cli.main(*args) == Result(2, "", f"error: {error}\nhint: see --help\n")
+
+
+def test_config_example_explains_each_key_in_both_languages() -> None:
+    """Each optional key's paragraph has its English and its Chinese (issue 20)."""
+    text = (ROOT / "config.ini.example").read_text(encoding="utf-8")
+    paragraphs = text.split("\n\n")
+    for key in CONFIG_KEYS:
+        if key in ("appid", "appsecret"):  # explained at the top, in both languages too
+            key_paragraph = paragraphs[0]
+        else:
+            key_paragraph = next(p for p in paragraphs if f"\n# {key} = " in f"\n{p}")
+        comments = [line for line in key_paragraph.splitlines() if line.startswith("#")]
+        assert any(re.search("[\u4e00-\u9fff]", line) for line in comments), key
+        english = [line for line in comments if not re.search("[\u4e00-\u9fff]", line)]
+        assert any(len(re.findall("[A-Za-z]{3,}", line)) >= 4 for line in english), key
