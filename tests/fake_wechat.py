@@ -37,7 +37,7 @@ from urllib.parse import parse_qsl, urlsplit
 import trustme
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
 APPID = "wx0123456789abcdef"
 # Of every kind of character an AppSecret may hold (both cases, digits, '-' and '_'), so
@@ -631,13 +631,24 @@ def demo(playground: _Playground) -> int:
             f"{_short(sys.executable)} -m pytest",
             "runs the tests, which drive the tool the same way",
         ),
-        ("README.md", "explains each line, and how to use a real account"),
+        _readme(os.environ),
     ]
     width = max(len(command) for command, _ in next_steps)
     print("\nEvery step went as expected. Next:")
     for command, what in next_steps:
         print(f"  {command:{width}}   {what}")
     return 0
+
+
+def _readme(environ: Mapping[str, str]) -> tuple[str, str]:
+    """The README in the reader's language: Chinese where the locale is (LC_ALL, then
+    LC_MESSAGES, then LANG, as gettext reads them)."""
+    locale = next(
+        (environ[name] for name in ("LC_ALL", "LC_MESSAGES", "LANG") if environ.get(name)), ""
+    )
+    if locale.startswith("zh"):
+        return ("README.zh-CN.md", "逐行解释这个工具，以及怎样用真实的账号")
+    return ("README.md", "explains each line, and how to use a real account")
 
 
 def _serve_command() -> str:

@@ -450,3 +450,19 @@ def test_a_signal_during_the_demo_stops_it_and_deletes_its_folder(
     assert (stopped.code, stopped.err) == (130, "interrupted\n")
     assert "Every step went as expected. Next:" not in stopped.rest
     assert not os.path.exists(stopped.folder)
+
+
+@pytest.mark.parametrize(
+    ("environ", "readme"),
+    [
+        ({"LANG": "zh_CN.UTF-8"}, "README.zh-CN.md"),
+        ({"LC_ALL": "zh_TW.UTF-8", "LANG": "en_US.UTF-8"}, "README.zh-CN.md"),
+        ({"LC_ALL": "", "LC_MESSAGES": "en_GB.UTF-8", "LANG": "zh_CN.UTF-8"}, "README.md"),
+        ({"LANG": "C.UTF-8"}, "README.md"),
+        ({}, "README.md"),
+    ],
+)
+def test_the_demo_points_at_the_readme_in_the_readers_language(
+    environ: dict[str, str], readme: str
+) -> None:
+    assert fake_wechat._readme(environ)[0] == readme
