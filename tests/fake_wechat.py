@@ -663,8 +663,12 @@ def _run_step(number: int, step: _Step, playground: _Playground) -> bool:
     seen = len(watched.requests) if watched else 0
     command = playground.command(*step.args)
     print(f"\n{number}. {step.title}\n$ {shlex.join(command)}", flush=True)
+    # A stop signal while the child is being started would leave it running, orphaned:
+    # held back until the child is ours to kill. (It inherits the mask: the demo stops it.)
+    mask = getattr(signal, "pthread_sigmask", None)
+    held = mask(signal.SIG_BLOCK, STOP_SIGNALS) if mask else None
     try:
-        done = subprocess.run(
+        child = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -672,11 +676,23 @@ def _run_step(number: int, step: _Step, playground: _Playground) -> bool:
             text=True,
             errors="replace",
             env=clean_environ(),
-            timeout=CHILD_TIMEOUT,
         )
-    except subprocess.TimeoutExpired:
-        print(f"(still running after {CHILD_TIMEOUT} s: stopped it)")
-        return False
+    finally:
+        if mask and held is not None:
+            mask(signal.SIG_SETMASK, held)
+    with child:
+        try:
+            output, _ = child.communicate(timeout=CHILD_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.communicate()
+            print(f"(still running after {CHILD_TIMEOUT} s: stopped it)")
+            return False
+        except BaseException:  # Ctrl-C, or a stop signal: the child goes first, then the folder
+            child.kill()
+            child.wait()
+            raise
+    done = subprocess.CompletedProcess(command, child.returncode, output)
     print(done.stdout, end="")
     notes = [f"exit {done.returncode}"]
     ok = done.returncode == step.exit_code
