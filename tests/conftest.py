@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import wechat_token.cli  # noqa: E402
+from wechat_token import TokenCache  # noqa: E402
 
 from fake_wechat import APPID, SECRET, FakeWeChat  # noqa: E402
 
@@ -271,3 +272,15 @@ def cli(
     fake: FakeWeChat, ca_file: str, env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> CLI:
     return CLI(fake, ca_file, capsys)
+
+
+def token_cache(fake: FakeWeChat, ca_file: str, cache: Path, **options: object) -> TokenCache:
+    """A TokenCache of the fake's account, on `cache`, trusting the fake's CA."""
+    return TokenCache(
+        APPID,
+        SECRET,
+        cache_file=str(cache),
+        api_bases=[fake.base_url],
+        cacert=ca_file,
+        **options,  # type: ignore[arg-type]
+    )

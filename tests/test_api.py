@@ -24,7 +24,7 @@ import wechat_token.retry
 from wechat_token import AccessToken, TokenCache, get_access_token
 from wechat_token.redact import redact
 
-from conftest import CLI, Result
+from conftest import CLI, Result, token_cache
 from fake_wechat import APPID, SECRET, FakeWeChat
 
 REFUSED = "fake_token_1"
@@ -98,17 +98,6 @@ def cache(tmp_path: Path) -> Path:
     return tmp_path / "token.json"
 
 
-def _tokens(fake: FakeWeChat, ca_file: str, cache: Path, **options: object) -> TokenCache:
-    return TokenCache(
-        APPID,
-        SECRET,
-        cache_file=str(cache),
-        api_bases=[fake.base_url],
-        cacert=ca_file,
-        **options,  # type: ignore[arg-type]
-    )
-
-
 def _api_call(fake: FakeWeChat, ca_file: str, token: str) -> int:
     """The fake's API call, as a program would make it: its errcode (0: it worked)."""
     url = f"{fake.base_url}/cgi-bin/get_api_domain_ip?access_token={token}"
@@ -120,7 +109,7 @@ def test_the_command_fills_the_cache_and_get_reuses_it(
     cli: CLI, fake: FakeWeChat, ca_file: str, cache: Path
 ) -> None:
     assert cli.main("--cache-file", str(cache)) == Result(0, "fake_token_1\n", "")
-    token = _tokens(fake, ca_file, cache).get()
+    token = token_cache(fake, ca_file, cache).get()
     assert token.access_token == "fake_token_1"
     assert 7200 - 5 <= token.expires_in <= 7200
     assert len(fake.requests) == 1
@@ -129,7 +118,7 @@ def test_the_command_fills_the_cache_and_get_reuses_it(
 def test_get_fills_the_cache_and_the_command_reuses_it(
     cli: CLI, fake: FakeWeChat, ca_file: str, cache: Path
 ) -> None:
-    assert _tokens(fake, ca_file, cache).get().access_token == "fake_token_1"
+    assert token_cache(fake, ca_file, cache).get().access_token == "fake_token_1"
     assert cli.main("--cache-file", str(cache)) == Result(0, "fake_token_1\n", "")
     assert len(fake.requests) == 1
 
@@ -141,11 +130,11 @@ def test_a_cached_token_is_not_kept_in_memory_past_the_files_margin(
     left, below the file's margin (here half of a 400 s lifetime): a token the file would
     no longer give out was still served."""
     fake.expires_in = 400  # margin 200 s
-    _tokens(fake, ca_file, cache).get()
+    token_cache(fake, ca_file, cache).get()
     entry = json.loads(cache.read_text())
     entry.update(expires_at=time.time() + 250)  # past the margin: the file gives it out
     cache.write_text(json.dumps(entry))
-    tokens = _tokens(fake, ca_file, cache)
+    tokens = token_cache(fake, ca_file, cache)
     assert tokens.get().access_token == "fake_token_1"  # from the file, 250 s left
     cache.write_text(json.dumps({**entry, "value": "newer_token"}))  # another process's
     assert tokens.get().access_token == "newer_token"  # the file decides, not memory
@@ -153,7 +142,7 @@ def test_a_cached_token_is_not_kept_in_memory_past_the_files_margin(
 
 
 def test_a_warm_get_reads_no_file(fake: FakeWeChat, ca_file: str, cache: Path) -> None:
-    tokens = _tokens(fake, ca_file, cache)
+    tokens = token_cache(fake, ca_file, cache)
     first = tokens.get()
     cache.unlink()  # were it read, the next get() would fetch again
     start = time.perf_counter()
@@ -233,7 +222,7 @@ def test_errors_have_the_secret_masked(fake: FakeWeChat, ca_file: str, cache: Pa
     """The secret as sent and in capitals: masked in every part of the exception."""
     fake.behaviour = "echo-secret"
     with pytest.raises(wechat_token.WeChatAPIError) as caught:
-        _tokens(fake, ca_file, cache).get()
+        token_cache(fake, ca_file, cache).get()
     error = caught.value
     assert str(error) == "errcode 40125: invalid appsecret *** (in capitals: ***)"
     assert error.args == ("errcode 40125: invalid appsecret *** (in capitals: ***)",)
@@ -291,7 +280,7 @@ def test_a_secret_outside_the_alphabet_is_a_config_error_that_shows_none_of_it(
 def test_replacing_the_cached_token_fetches_a_new_one(
     fake: FakeWeChat, ca_file: str, cache: Path
 ) -> None:
-    tokens = _tokens(fake, ca_file, cache)
+    tokens = token_cache(fake, ca_file, cache)
     assert tokens.get().access_token == REFUSED
     assert tokens.replace(REFUSED).access_token == "fake_token_2"
     assert tokens.get().access_token == "fake_token_2"  # remembered
@@ -302,7 +291,7 @@ def test_replacing_the_cached_token_fetches_a_new_one(
 def test_replacing_an_older_token_returns_the_current_one_without_a_request(
     fake: FakeWeChat, ca_file: str, cache: Path
 ) -> None:
-    first, second = _tokens(fake, ca_file, cache), _tokens(fake, ca_file, cache)
+    first, second = token_cache(fake, ca_file, cache), token_cache(fake, ca_file, cache)
     assert first.get().access_token == REFUSED
     assert second.replace(REFUSED).access_token == "fake_token_2"  # another program's
     assert first.replace(REFUSED).access_token == "fake_token_2"  # read from the cache
@@ -314,7 +303,7 @@ def test_a_second_replace_of_the_same_token_reads_no_file(
 ) -> None:
     """Two threads saw the same token refused: the second gets the first one's new token
     from memory."""
-    tokens = _tokens(fake, ca_file, cache)
+    tokens = token_cache(fake, ca_file, cache)
     assert tokens.get().access_token == REFUSED
     assert tokens.replace(REFUSED).access_token == "fake_token_2"
     cache.unlink()  # were it read, the next replace() would fetch again
@@ -323,7 +312,7 @@ def test_a_second_replace_of_the_same_token_reads_no_file(
 
 
 def test_replacing_with_no_entry_fetches(fake: FakeWeChat, ca_file: str, cache: Path) -> None:
-    assert _tokens(fake, ca_file, cache).replace("some_old_token").access_token == REFUSED
+    assert token_cache(fake, ca_file, cache).replace("some_old_token").access_token == REFUSED
     assert len(fake.requests) == 1
 
 
@@ -331,7 +320,7 @@ def test_stable_does_not_force_a_refresh_when_wechat_hands_back_the_refused_toke
     fake: FakeWeChat, ca_file: str, cache: Path
 ) -> None:
     said: list[str] = []
-    tokens = _tokens(fake, ca_file, cache, stable=True, log=said.append)
+    tokens = token_cache(fake, ca_file, cache, stable=True, log=said.append)
     assert tokens.get().access_token == REFUSED
     assert tokens.replace(REFUSED).access_token == REFUSED  # the stable token is still that
     assert [json.loads(request.body)["force_refresh"] for request in fake.requests] == [
@@ -349,10 +338,10 @@ def test_the_whole_story_call_refused_replace_call_again(
 ) -> None:
     """A program holds a token; another program replaces it; the API refuses the old one
     (40001); replace() gets the current token without a request; the call works."""
-    tokens = _tokens(fake, ca_file, cache)
+    tokens = token_cache(fake, ca_file, cache)
     token = tokens.get().access_token
     assert _api_call(fake, ca_file, token) == 0
-    _tokens(fake, ca_file, cache).replace(token)  # elsewhere, someone replaces it
+    token_cache(fake, ca_file, cache).replace(token)  # elsewhere, someone replaces it
     assert _api_call(fake, ca_file, token) == 40001
     requests = len(fake.requests)
     token = tokens.replace(token).access_token

@@ -17,9 +17,9 @@ import wechat_token
 import wechat_token.jssdk
 import wechat_token.redact
 import wechat_token.ticket
-from wechat_token import TokenCache, jsapi_signature
+from wechat_token import jsapi_signature
 
-from conftest import CLI, ROOT, Children, Result
+from conftest import CLI, ROOT, Children, Result, token_cache
 from fake_wechat import APPID, ERRMSG, SECRET, FakeWeChat
 
 # WeChat's worked example, JS-SDK documentation appendix 1
@@ -43,17 +43,6 @@ def cache_file_for_tickets(tmp_path: Path) -> Path:
 
 def _paths(fake: FakeWeChat) -> list[str]:
     return [request.path for request in fake.requests]
-
-
-def _tokens(fake: FakeWeChat, ca_file: str, cache: Path, **options: object) -> TokenCache:
-    return TokenCache(
-        APPID,
-        SECRET,
-        cache_file=str(cache),
-        api_bases=[fake.base_url],
-        cacert=ca_file,
-        **options,  # type: ignore[arg-type]
-    )
 
 
 # --- The signature -----------------------------------------------------------------------
@@ -259,10 +248,10 @@ def test_tokencache_ticket_is_cached_in_memory_and_in_the_file(
     fake: FakeWeChat, ca_file: str, tmp_path: Path
 ) -> None:
     cache = tmp_path / "token.json"
-    tokens = _tokens(fake, ca_file, cache)
+    tokens = token_cache(fake, ca_file, cache)
     assert tokens.ticket("jsapi") == wechat_token.Ticket("fake_jsapi_ticket_1", 7200)
     assert tokens.ticket().ticket == "fake_jsapi_ticket_1"  # from memory
-    assert _tokens(fake, ca_file, cache).ticket().ticket == "fake_jsapi_ticket_1"  # the file
+    assert token_cache(fake, ca_file, cache).ticket().ticket == "fake_jsapi_ticket_1"  # the file
     assert (tmp_path / "token.jsapi_ticket.json").exists()
     assert _paths(fake) == ["/cgi-bin/token", GETTICKET]
 
@@ -272,7 +261,7 @@ def test_tokencache_ticket_of_an_unknown_kind(
     fake: FakeWeChat, ca_file: str, tmp_path: Path, kind: object
 ) -> None:
     with pytest.raises(wechat_token.ConfigError):
-        _tokens(fake, ca_file, tmp_path / "t.json").ticket(kind)  # type: ignore[arg-type]
+        token_cache(fake, ca_file, tmp_path / "t.json").ticket(kind)  # type: ignore[arg-type]
     assert fake.requests == []
 
 
@@ -280,7 +269,7 @@ def test_wx_config_signs_the_page_with_the_cached_ticket(
     fake: FakeWeChat, ca_file: str, tmp_path: Path
 ) -> None:
     said: list[str] = []
-    tokens = _tokens(fake, ca_file, tmp_path / "t.json", log=said.append)
+    tokens = token_cache(fake, ca_file, tmp_path / "t.json", log=said.append)
     fields = tokens.wx_config("https://a.example/page#top")
     assert list(fields) == ["appId", "timestamp", "nonceStr", "signature", "url"]
     assert (fields["appId"], fields["url"]) == (APPID, "https://a.example/page")
@@ -333,7 +322,7 @@ def test_eight_processes_on_a_revoked_token_replace_it_once(
     fake: FakeWeChat, ca_file: str, tmp_path: Path, children: Children
 ) -> None:
     cache = tmp_path / "token.json"
-    assert _tokens(fake, ca_file, cache).get().access_token == "fake_token_1"
+    assert token_cache(fake, ca_file, cache).get().access_token == "fake_token_1"
     fake.revoke_tokens()
     fake.requests.clear()
     results = _crowd(fake, ca_file, cache, children)
@@ -346,7 +335,7 @@ def test_eight_processes_on_a_revoked_token_replace_it_once(
 def test_a_warm_ticket_reads_no_file(fake: FakeWeChat, ca_file: str, tmp_path: Path) -> None:
     """As fast as a warm get(): from memory, with no file read and no request."""
     cache = tmp_path / "token.json"
-    tokens = _tokens(fake, ca_file, cache)
+    tokens = token_cache(fake, ca_file, cache)
     first = tokens.ticket()
     (tmp_path / "token.jsapi_ticket.json").unlink()  # were it read, a fetch would follow
     start = time.perf_counter()
@@ -398,7 +387,7 @@ def test_a_kind_that_is_not_one_is_not_repeated(
     fake: FakeWeChat, ca_file: str, tmp_path: Path
 ) -> None:
     with pytest.raises(wechat_token.ConfigError) as caught:
-        _tokens(fake, ca_file, tmp_path / "t.json").ticket(SECRET)
+        token_cache(fake, ca_file, tmp_path / "t.json").ticket(SECRET)
     assert caught.value.args == ("kind must be 'jsapi' or 'wx_card'",)
 
 
