@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -195,6 +196,22 @@ def test_a_refusal_with_a_huge_errmsg_is_still_shared(
     assert len(fake.requests) == 1
 
 
+def _holding_the_lock_behind_a_silent_proxy(
+    cli: CLI,
+    env: pytest.MonkeyPatch,
+    children: Children,
+    stalled_port: int,
+    args: tuple[str, ...],
+) -> subprocess.Popen[str]:
+    """A run whose https_proxy never answers, started alone with it; once this returns it
+    holds the cache lock, waiting for its proxy."""
+    env.setenv("https_proxy", f"http://127.0.0.1:{stalled_port}")
+    holder = children.start([*COMMAND, *cli.argv(args, True)])
+    env.delenv("https_proxy")
+    time.sleep(0.3)
+    return holder
+
+
 def test_a_failure_on_another_callers_path_is_not_this_callers_answer(
     cli: CLI,
     fake: FakeWeChat,
@@ -208,10 +225,9 @@ def test_a_failure_on_another_callers_path_is_not_this_callers_answer(
     takes its own, and gets a token, not the first one's "no answer from the proxy"."""
     cache = str(tmp_path / "token.json")
     through = ("--cache-file", cache, "--retries", "0", "--timeout")
-    env.setenv("https_proxy", f"http://127.0.0.1:{stalled_port}")
-    proxied = children.start([*COMMAND, *cli.argv((*through, "1"), True)])
-    env.delenv("https_proxy")
-    time.sleep(0.3)  # it holds the lock now, waiting for its proxy
+    proxied = _holding_the_lock_behind_a_silent_proxy(
+        cli, env, children, stalled_port, (*through, "1")
+    )
     direct = children.start([*COMMAND, *cli.argv((*through, "5"), True)])
     assert children.finish(direct) == Result(0, "fake_token_1\n", "")
     failed = children.finish(proxied)
@@ -232,10 +248,9 @@ def test_a_holder_stuck_on_its_path_does_not_fail_a_caller_with_a_working_one(
     other caller's (2.5 s): that caller waits half its time, then takes its own path and
     gets a token, within its own bound (an outside review found it failed without asking)."""
     cache = str(tmp_path / "token.json")
-    env.setenv("https_proxy", f"http://127.0.0.1:{stalled_port}")
-    stuck = children.start([*COMMAND, *cli.argv(("--cache-file", cache), True)])
-    env.delenv("https_proxy")
-    time.sleep(0.3)  # it holds the lock now, waiting for its proxy
+    stuck = _holding_the_lock_behind_a_silent_proxy(
+        cli, env, children, stalled_port, ("--cache-file", cache)
+    )
     started = time.monotonic()
     direct = children.start(
         [*COMMAND, *cli.argv(("--cache-file", cache, "--timeout", "2", "--retries", "0"), True)]
