@@ -96,11 +96,15 @@ class TokenCache:
         cached one with less left is replaced, as the command's --valid-for does it."""
         token, until, expiry = self._memo  # one read: another thread may replace it meanwhile
         now = time.monotonic()
-        checked = type(valid_for) is int and 0 <= valid_for <= MAX_VALID_FOR  # else: _renew
-        long_enough = valid_for == 0 or (checked and expiry - now > valid_for)
-        if now < until and long_enough:
+        if now < until and (valid_for == 0 or self._lasts(expiry - now, valid_for)):
             return AccessToken(token, int(expiry - now))
         return self._renew(None, valid_for)
+
+    @staticmethod
+    def _lasts(left: float, valid_for: object) -> bool:
+        """Whether `left` seconds meet a valid_for that is in range; one that is not goes
+        to _renew, which refuses it as the command's --valid-for is refused."""
+        return type(valid_for) is int and 0 <= valid_for <= MAX_VALID_FOR and left > valid_for
 
     def replace(self, refused: str) -> AccessToken:
         """A new token in place of `refused`, once across threads and processes: if another

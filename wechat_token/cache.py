@@ -19,10 +19,7 @@ from collections.abc import Callable
 from functools import partial
 
 from wechat_token import lock
-from wechat_token.endpoints import (
-    AccessToken,
-    realm,
-)
+from wechat_token.endpoints import STABLE_TOKEN, AccessToken, realm
 from wechat_token.entry import (
     CacheEntry,
     account,
@@ -142,7 +139,7 @@ def cached_access_token(
 
 def _not_long_enough(settings: Settings, left: int) -> ConfigError:
     """The token WeChat gave is valid for less than --valid-for asks."""
-    if settings.endpoint.method == "POST" and not settings.force_refresh:  # stable_token
+    if settings.endpoint == STABLE_TOKEN and not settings.force_refresh:
         return ConfigError(
             f"the stable token has {left} s left, less than --valid-for {settings.valid_for}: "
             "WeChat hands out the same one until its last minutes",

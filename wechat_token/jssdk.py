@@ -33,10 +33,9 @@ def jsapi_signature(*, ticket: str, noncestr: str, timestamp: int | str, url: st
 
 def _checked(ticket: str, noncestr: str, timestamp: int | str, url: str) -> str:
     """The string to sign, from values checked one by one."""
-    for name, value in (("ticket", ticket), ("noncestr", noncestr)):
-        if not isinstance(value, str) or not _PLAIN.fullmatch(value):
-            raise ConfigError(f"{name} must be printable ASCII with no spaces", hint=_HINT)
-    check_page(noncestr, timestamp, url)
+    if not isinstance(ticket, str) or not _PLAIN.fullmatch(ticket):
+        raise ConfigError("ticket must be printable ASCII with no spaces", hint=_HINT)
+    check_page("" if noncestr is None else noncestr, timestamp, url)  # None: not one to sign
     page = url.split("#", 1)[0]
     return f"jsapi_ticket={ticket}&noncestr={noncestr}&timestamp={int(timestamp)}&url={page}"
 
