@@ -27,6 +27,11 @@ import trustme
 from hypothesis import HealthCheck, settings
 
 ROOT = Path(__file__).resolve().parent.parent
+# The tests read the tool's English unless a test asks for Chinese (LANG=zh_CN.UTF-8, or
+# --lang zh): whatever this machine's locale, for this process and every child it starts.
+for _name in ("LC_ALL", "LC_MESSAGES", "LANGUAGE"):
+    os.environ.pop(_name, None)
+os.environ["LANG"] = "C.UTF-8"
 sys.path.insert(0, str(ROOT))
 
 import wechat_token.cli  # noqa: E402

@@ -62,7 +62,7 @@ def test_get_access_token_raises_wechat_error_with_fields(fake: FakeWeChat, ca_f
         get_access_token(APPID, SECRET, api_base=fake.base_url, cacert=ca_file)
     assert (caught.value.errcode, caught.value.errmsg) == (40013, "invalid appid")
     assert str(caught.value) == "errcode 40013: invalid appid"
-    assert caught.value.hint == wechat_token.errors.HINTS[40013]
+    assert caught.value.hint == wechat_token.errors.hint_for(40013, "")
 
 
 @pytest.mark.parametrize(
@@ -230,7 +230,7 @@ def test_errors_have_the_secret_masked(fake: FakeWeChat, ca_file: str, cache: Pa
         "WeChatAPIError('errcode 40125: invalid appsecret *** (in capitals: ***)')"
     )
     assert (error.errcode, error.errmsg) == (40125, "invalid appsecret *** (in capitals: ***)")
-    assert error.hint == wechat_token.errors.HINTS[40125]
+    assert error.hint == wechat_token.errors.hint_for(40125, "")
 
 
 # Issue 18, item 1: an AppSecret is 16 to 64 of [A-Za-z0-9_-]; anything else is refused

@@ -24,6 +24,7 @@ import trustme
 import wechat_token
 import wechat_token.cli
 import wechat_token.errors
+import wechat_token.messages
 import wechat_token.output
 from wechat_token.endpoints import STABLE_TOKEN, token_request
 
@@ -474,7 +475,9 @@ def test_bad_answer_as_json(cli: CLI, fake: FakeWeChat, clock: VirtualClock) -> 
     fake.behaviour = "502"
     result = cli.main("--json", clock=clock)
     error = "HTTP 502: a web page, not WeChat's answer (text/html, 28 bytes)"
-    hint = wechat_token.errors.SERVER_TROUBLE  # a 5xx: the server's trouble, page or not
+    hint = wechat_token.messages.msg(
+        "hint.server_trouble"
+    )  # a 5xx: the server's trouble, page or not
     assert result == Result(
         3,
         json.dumps({"error": error, "hint": hint, "kind": "busy"}) + "\n",
@@ -567,7 +570,7 @@ CLOSED_STDOUT = (
 )
 FULL = (
     "error: cannot write to stdout: No space left on device\n"
-    f"hint: {wechat_token.output.OutputError.hint}\n"
+    f"hint: {wechat_token.messages.msg('hint.output')}\n"
 )
 
 # --- stdout and stderr in trouble, in this process (as a real process has them: below) ------
@@ -603,8 +606,8 @@ def full_disk() -> Iterator[object]:
             "broken_pipe",
             ("--json", "--retries", "0", "--appid", "wx00000000000000ff"),
             141,
-            f"error: errcode 40013: invalid appid\nhint: {wechat_token.errors.HINTS[40013]}\n"
-            + CLOSED_STDOUT,
+            "error: errcode 40013: invalid appid\n"
+            f"hint: {wechat_token.errors.hint_for(40013, '')}\n" + CLOSED_STDOUT,
         ),
     ],
     ids=["token-broken-pipe", "token-full-disk", "help-full-disk", "json-error-broken-pipe"],
@@ -631,7 +634,7 @@ def test_no_stdout_at_all_is_exit_74_and_nothing_is_fetched(
         74,
         "",
         "error: stdout is closed: there is nowhere to print the token\n"
-        f"hint: {wechat_token.output.OutputError.hint}\n",
+        f"hint: {wechat_token.messages.msg('hint.output')}\n",
     )
     assert fake.requests == []
 
@@ -674,7 +677,7 @@ def test_a_bug_is_one_line_and_exit_70_never_a_traceback(
             "502",
             ("--json", "--retries", "0"),
             "error: HTTP 502: a web page, not WeChat's answer (text/html, 28 bytes)\n"
-            f"hint: {wechat_token.errors.SERVER_TROUBLE}\n{CLOSED_STDOUT}",
+            f"hint: {wechat_token.messages.msg('hint.server_trouble')}\n{CLOSED_STDOUT}",
         ),
     ],
 )
@@ -718,7 +721,7 @@ def test_a_full_stdout_is_exit_74(cli: CLI, args: tuple[str, ...]) -> None:
     assert (result.code, result.err) == (
         74,
         "error: cannot write to stdout: No space left on device\n"
-        f"hint: {wechat_token.output.OutputError.hint}\n",
+        f"hint: {wechat_token.messages.msg('hint.output')}\n",
     )
 
 
@@ -740,7 +743,7 @@ def test_a_closed_stdout_is_exit_74_and_nothing_is_fetched(cli: CLI, fake: FakeW
     assert (done.returncode, done.stderr) == (
         74,
         "error: stdout is closed: there is nowhere to print the token\n"
-        f"hint: {wechat_token.output.OutputError.hint}\n",
+        f"hint: {wechat_token.messages.msg('hint.output')}\n",
     )
     assert fake.requests == []
 

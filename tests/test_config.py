@@ -17,7 +17,7 @@ from wechat_token.cli import _parse_args
 from wechat_token.config import load_settings
 from wechat_token.config_file import CONFIG_KEYS
 from wechat_token.endpoints import TOKEN
-from wechat_token.errors import HINTS
+from wechat_token.errors import hint_for
 from wechat_token.lock import CACHE_WAYS_OUT
 
 from conftest import CLI, COMMAND, OUTPUTS, ROOT, Result, VirtualClock
@@ -493,7 +493,7 @@ def test_every_secret_of_the_alphabet_is_sent_as_it_is(
     assert result == Result(
         1,
         "",
-        f"error: errcode 40125: invalid appsecret\nhint: {HINTS[40125]}\n",
+        f"error: errcode 40125: invalid appsecret\nhint: {hint_for(40125, '')}\n",
     )
     assert fake.requests[0].raw_query.endswith(f"&secret={secret}")
 

@@ -103,7 +103,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     return Installed(wheel, venv, Path(theirs))
 
 
-PACKAGE = sorted(path.name for path in (ROOT / "wechat_token").glob("*.py"))
+PACKAGE = sorted(
+    str(path.relative_to(ROOT / "wechat_token")) for path in (ROOT / "wechat_token").rglob("*.py")
+)
 
 
 def _copy_tree(folder: Path) -> None:
@@ -114,8 +116,8 @@ def _copy_tree(folder: Path) -> None:
         shutil.copy(ROOT / name, folder / name)
     shutil.copy(ROOT / "config.ini.example", folder / "config.ini.example")
     shutil.copy(ROOT / "fetch_token.py", folder / "fetch_token.py")
-    (folder / "wechat_token").mkdir()
     for name in PACKAGE:
+        (folder / "wechat_token" / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / "wechat_token" / name, folder / "wechat_token" / name)
     shutil.copytree(ROOT / "docs", folder / "docs")
 

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 import wechat_token
-from wechat_token.errors import HINTS
+import wechat_token.messages
+from wechat_token.errors import hint_for
 from wechat_token.redact import clean, redact, sanitize
 
 from conftest import CLI, OUTPUTS, Result, find_secret
@@ -28,7 +29,7 @@ from fake_wechat import APPID, SECRET, FakeWeChat
 
 HEX_SECRET = "fedcba9876543210fedcba9876543210"  # a real AppSecret's shape: 32 hex digits
 ECHOED = "errcode 40125: invalid appsecret *** (in capitals: ***)"
-RESPONSE_HINT = wechat_token.ResponseError.hint
+RESPONSE_HINT = wechat_token.messages.msg("hint.response")
 
 # --- The AppSecret, echoed by a server ----------------------------------------------------
 
@@ -51,11 +52,11 @@ def test_secret_echoed_by_the_server_is_masked_as_sent_and_in_capitals(
         f"* HTTP 200 from {address}",
         f"* cache: refusal saved in {cache}",
         f"error: {ECHOED}",
-        f"hint: {HINTS[40125]}",
+        f"hint: {hint_for(40125, '')}",
     ]
     assert result.code == 1
     errmsg = ECHOED.split(": ", 1)[1]
-    answer = {"errcode": 40125, "errmsg": errmsg, "hint": HINTS[40125], "kind": "refused"}
+    answer = {"errcode": 40125, "errmsg": errmsg, "hint": hint_for(40125, ""), "kind": "refused"}
     assert result.out == (json.dumps(answer, ensure_ascii=False) + "\n" if json_flag else "")
 
 
@@ -117,7 +118,9 @@ def test_a_secret_a_server_writes_with_json_escapes_is_masked_once_read(
     r"""JSON may spell any character \uXXXX: the tool reads the JSON, then masks what it read."""
     spelled = "".join(f"\\u{ord(c):04x}" for c in SECRET[:10]) + SECRET[10:].upper()
     fake.behaviour = f'{{"errcode": 40125, "errmsg": "bad {spelled}!"}}'.encode()
-    assert cli.main() == Result(1, "", f"error: errcode 40125: bad ***!\nhint: {HINTS[40125]}\n")
+    assert cli.main() == Result(
+        1, "", f"error: errcode 40125: bad ***!\nhint: {hint_for(40125, '')}\n"
+    )
 
 
 # --- The AppSecret, where a token should be ------------------------------------------------

@@ -37,7 +37,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from wechat_token.config import PLACEHOLDERS
-from wechat_token.errors import HINTS, KEYS
+from wechat_token.errors import KEYS, hint_for
 
 from conftest import CLI, COMMAND, OUTPUTS, Result
 from fake_wechat import APPID, SECRET, FakeWeChat
@@ -1031,7 +1031,9 @@ def test_any_secret_is_taken_if_it_is_an_appsecret_and_else_refused_unshown(
     if SECRET_PATTERN.fullmatch(secret):
         assert result.code == 1, result
         assert [request.query["secret"] for request in fake.requests] == [secret]
-        assert result.err == f"error: errcode 40125: invalid appsecret\nhint: {HINTS[40125]}\n"
+        assert (
+            result.err == f"error: errcode 40125: invalid appsecret\nhint: {hint_for(40125, '')}\n"
+        )
         return
     message, hint = refusal(secret)
     error = f"WECHAT_APPSECRET: {message}"

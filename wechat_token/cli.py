@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 
 class InternalError(WeChatTokenError):
-    hint = f"this is a bug in {PROG}: please report it, with the command you ran"
+    hint_key = "hint.internal"
 
 
 # The first class an error is an instance of decides. sysexits.h: 70 EX_SOFTWARE (a bug),

@@ -10,7 +10,8 @@ import json
 import re
 from collections import namedtuple
 
-from wechat_token.errors import PORTAL, SERVER_TROUBLE, ResponseError, WeChatAPIError
+from wechat_token.errors import ResponseError, WeChatAPIError
+from wechat_token.messages import msg
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, which mypy reads as True: typing costs 9 ms a run
 
@@ -107,7 +108,7 @@ def parse_response(response: Response, field: str = "access_token") -> AccessTok
         raise ResponseError(
             f"HTTP {status}: a web page, not WeChat's answer ({web_page(response)})",
             transient=trouble,
-            hint=SERVER_TROUBLE if trouble else PORTAL,
+            hint=msg("hint.server_trouble" if trouble else "hint.portal"),
         )
     if status != 200:
         raise ResponseError(
@@ -115,7 +116,11 @@ def parse_response(response: Response, field: str = "access_token") -> AccessTok
             quoted=output,
             transient=trouble,
             # WeChat's API never redirects
-            hint=SERVER_TROUBLE if trouble else PORTAL if 300 <= status <= 399 else "",
+            hint=msg("hint.server_trouble")
+            if trouble
+            else msg("hint.portal")
+            if 300 <= status <= 399
+            else "",
         )
     if not output.strip():
         raise ResponseError("empty response (HTTP 200 with no body)")

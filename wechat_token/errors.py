@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from wechat_token.messages import msg
 from wechat_token.redact import clean, redact
 
 
@@ -20,14 +21,14 @@ class WeChatTokenError(Exception):
     whole so that scrub() can mask the AppSecret in it before it is cut to an excerpt.
     """
 
-    hint = "check this machine's network, then try again"
+    hint_key = "hint.default"  # the messages key of the hint when none is given
     # What kind of failure, for a monitor (--json's "kind"): refused, busy, quota, config,
     # network, tls, proxy or response; "" for what is none of these (a bug, stdout closed).
     kind = ""
 
     def __init__(self, message: str, *, hint: str = "", quoted: bytes | None = None) -> None:
         super().__init__(message)
-        self.hint = hint or self.hint
+        self.hint = hint or msg(self.hint_key)
         self.quoted = None if quoted is None else quoted.decode("utf-8", errors="replace")
 
     def __str__(self) -> str:
@@ -49,7 +50,7 @@ class WeChatTokenError(Exception):
 class ConfigError(WeChatTokenError):
     """Bad command line or configuration, found before any connection is made."""
 
-    hint = "see --help, and config.ini.example for the settings and their values"
+    hint_key = "hint.config"
     kind = "config"
 
 
@@ -57,7 +58,7 @@ class WeChatAPIError(WeChatTokenError):
     """WeChat answered, with an errcode instead of a token."""
 
     def __init__(self, errcode: int, errmsg: str) -> None:
-        message = f"errcode {errcode}: {errmsg}" if errmsg else f"errcode {errcode}"
+        message = msg("errcode", errcode=errcode) + (f": {errmsg}" if errmsg else "")
         super().__init__(message, hint=hint_for(errcode, errmsg))
         self.errcode = errcode
         self.errmsg = errmsg
@@ -74,10 +75,7 @@ class WeChatAPIError(WeChatTokenError):
 class TransportError(WeChatTokenError):
     """No usable answer: cannot connect, timed out, connection cut, ..."""
 
-    hint = (
-        "check that this machine reaches WeChat (DNS, firewall, proxy); "
-        "if it usually does, try again in a minute"
-    )
+    hint_key = "hint.network"
 
     def __init__(
         self, message: str, *, transient: bool = False, hint: str = "", quoted: bytes | None = None
@@ -91,10 +89,7 @@ class TransportError(WeChatTokenError):
 class TLSError(TransportError):
     """The server's certificate failed verification: nothing was sent to it."""
 
-    hint = (
-        "if a corporate proxy re-signs TLS, give its CA with --cacert; otherwise something "
-        "is posing as WeChat: verification stays on, on purpose"
-    )
+    hint_key = "hint.tls"
     kind = "tls"
 
 
@@ -107,10 +102,7 @@ class ProxyError(TransportError):
 class ResponseError(TransportError):
     """The server answered, but not with HTTP 200 and a token in JSON."""
 
-    hint = (
-        "this is not WeChat's API answering: check --api-base, and whether a proxy or a "
-        "Wi-Fi login page is in the way"
-    )
+    hint_key = "hint.response"
     kind = "response"
 
     def __init__(
@@ -125,75 +117,29 @@ def _excerpt(text: str, limit: int = 80) -> str:
     """The start of a text from outside, quoted, for a message. The AppSecret is masked
     in the whole text before this cuts it (WeChatTokenError.scrub)."""
     if not text:
-        return "(empty body)"
+        return msg("excerpt.empty")
     return repr(text[:limit] + ("..." if len(text) > limit else ""))
 
 
-# A web page where WeChat's JSON should be: a hotel's or office's login page, or a proxy's.
-PORTAL = (
-    "a Wi-Fi or office login page (captive portal) or a proxy answered instead of WeChat: "
-    "log in with a browser on this machine, or set the proxy this network needs "
-    "(https_proxy, or proxy in config.ini)"
-)
-
-
-# An HTTP 5xx, after the retries: WeChat's servers have bad minutes too, and so do proxies.
-SERVER_TROUBLE = (
-    "the server had trouble (WeChat's, or a proxy's on the way): try again in a minute; "
-    "-v shows each attempt"
-)
-
-
-# --- What to do about each errcode ----------------------------------------------------
-
 # Where WeChat's console shows each setting, as it names its pages (they moved: see
-# docs/errcodes.md). A Mini Program's AppID and AppSecret stay on the older platform.
+# docs/errcodes.md): the messages name them with {console} and {keys}.
 CONSOLE = "微信开发者平台 (developers.weixin.qq.com/platform) → 我的业务 → 公众号 → 基础信息"
 KEYS = f"{CONSOLE} → 开发密钥"
-_MINI_PROGRAM = "a Mini Program's: 微信公众平台 → 管理 → 开发管理 → 开发设置"
 
-
-HINTS = {
-    -1: "WeChat is busy: wait a few seconds and try again",
-    40001: (
-        "the AppSecret is wrong, or another program fetched a newer token for this account: "
-        f"check the AppSecret at {KEYS}, and let one program fetch tokens for everyone"
-    ),
-    40002: "grant_type must be client_credential (a bug in the caller)",
-    40013: f"check the AppID at {CONSOLE} ({_MINI_PROGRAM})",
-    40125: f"check or reset the AppSecret at {KEYS} ({_MINI_PROGRAM})",
-    40164: (
-        f"add {{ip}} to the IP whitelist (API IP 白名单) at {KEYS} (the same pages for a 服务号); "
-        "it must be this machine's public egress IP, not its local address; a range in CIDR "
-        "form (203.0.113.0/24) covers egress addresses that change; it applies in minutes"
-    ),
-    40243: f"the AppSecret is frozen: unfreeze it at {KEYS} (takes about 10 minutes)",
-    41002: "the AppID is missing from the request: set appid in the configuration",
-    41004: "the AppSecret is missing from the request: set appsecret in the configuration",
-    43002: "this endpoint needs POST (a bug in the caller)",
-    45009: (
-        "the daily quota of token requests is used up: reuse a token for its whole "
-        "lifetime instead of fetching each time; the quota resets daily, or use clear_quota"
-    ),
-    45011: "too many requests this minute: try again in the next minute",
-    47001: "the request body is not valid JSON (a bug in the caller)",
-    89501: "this IP awaits the account administrator's confirmation in WeChat",
-    89506: "the administrator refused this IP: blocked for 24 hours; ask the administrator",
-    89507: "the administrator refused this IP: blocked for 1 hour; ask the administrator",
-}
-
-
-HINTS[61004] = HINTS[40164]  # the newer guide's code for the same whitelist refusal
-HINTS[89503] = HINTS[89501]
+# The errcodes with a hint of their own (messages key "errcode.N"); the rest get the
+# pointer to WeChat's list of return codes.
+HINTED = {-1, 40001, 40002, 40013, 40125, 40164, 40243, 41002, 41004, 43002, 45009, 45011}
+HINTED |= {47001, 89501, 89506, 89507}
+SAME_HINT = {61004: 40164, 89503: 89501}  # the newer guide's codes for the same refusals
 
 
 def hint_for(errcode: int, errmsg: str) -> str:
     """The hint for an errcode; for the IP whitelist, name the IP WeChat saw."""
-    hint = HINTS.get(errcode, "see WeChat's global return codes (全局返回码说明)")
-    if "{ip}" in hint:
-        # errmsg: "invalid ip 1.2.3.4 ipv6 ::ffff:1.2.3.4, not in whitelist", or any
-        # other wording that names an IPv4 address
-        match = re.search(r"invalid ip ([0-9A-Fa-f.:]+)|\b(\d{1,3}(?:\.\d{1,3}){3})\b", errmsg)
-        ip = match and (match[1] or match[2])
-        hint = hint.replace("{ip}", ip or "this machine's public IP")
-    return hint
+    errcode = SAME_HINT.get(errcode, errcode)
+    if errcode not in HINTED:
+        return msg("errcode.other")
+    # errmsg: "invalid ip 1.2.3.4 ipv6 ::ffff:1.2.3.4, not in whitelist", or any
+    # other wording that names an IPv4 address
+    match = re.search(r"invalid ip ([0-9A-Fa-f.:]+)|\b(\d{1,3}(?:\.\d{1,3}){3})\b", errmsg)
+    ip = (match and (match[1] or match[2])) or msg("errcode.this_ip")
+    return msg(f"errcode.{errcode}", console=CONSOLE, keys=KEYS, ip=ip)

@@ -8,7 +8,6 @@ import re
 from collections import namedtuple
 
 from wechat_token.errors import (
-    PORTAL,
     ConfigError,
     ProxyError,
     ResponseError,
@@ -16,6 +15,7 @@ from wechat_token.errors import (
     TransportError,
     WeChatTokenError,
 )
+from wechat_token.messages import msg
 from wechat_token.redact import redact
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, which mypy reads as True: typing costs 9 ms a run
@@ -261,7 +261,7 @@ def _tls_problem(c: pycurl.Curl, host: str, cacert: str, message: str) -> tuple[
         return f"TLS: the certificate is not for {host} (wrong hostname)", (
             "check --api-base: it must name the host the certificate is for"
         )
-    return f"TLS: the certificate of {host} failed verification: {message}", TLSError.hint
+    return f"TLS: the certificate of {host} failed verification: {message}", msg("hint.tls")
 
 
 def _proxy_error(
@@ -278,7 +278,7 @@ def _proxy_error(
     if 300 <= answer <= 399:  # a redirect to a login page, most likely
         return ProxyError(
             f"the proxy {shown} answered HTTP {answer} instead of opening a tunnel to {where}",
-            hint=PORTAL,
+            hint=msg("hint.portal"),
         )
     if answer:  # 403: not allowed; 502 and the like: the proxy could not reach WeChat
         return ProxyError(

@@ -19,11 +19,11 @@ PROG = "wechat-token"
 class OutputError(WeChatTokenError):
     """stdout cannot take the result: closed, full, or broken."""
 
-    hint = "give the command a stdout that can be written, e.g. TOKEN=$(wechat-token)"
+    hint_key = "hint.output"
 
 
 class BrokenPipe(OutputError):
-    hint = "the program reading this command's output stopped before the token arrived"
+    hint_key = "hint.broken_pipe"
 
 
 STDOUT_CLOSED = "stdout is closed: there is nowhere to print the token"

@@ -1,0 +1,68 @@
+"""What the tool says, in the reader's language: one table of messages per language.
+
+    msg("cache.waiting", seconds=2.5)   # "waiting for ..." or "正在等待 ..."
+
+en.py and zh.py each hold one dict from a key to a str.format template; a test keeps
+their keys and placeholders the same. Plain tables, not gettext: gettext would need .po
+files compiled to .mo at build time and shipped as package data, and its keys are the
+English sentences themselves; two dicts need no build step, work from a source checkout,
+are checked by mypy and ruff, and a missing key is a test failure rather than a silent
+fallback to English.
+
+The language is the user's locale, read as gettext reads it: the first of LC_ALL,
+LC_MESSAGES and LANG that is set; "zh..." is Chinese, anything else English. The command's
+--lang, or use() in a program, overrides it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from wechat_token.messages import en, zh
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, which mypy reads as True: typing costs 9 ms a run
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+LANGUAGES = {"en": en.MESSAGES, "zh": zh.MESSAGES}
+
+
+def _merge_parts() -> None:  # TEMPORARY, while the messages move: _en_*.py, _zh_*.py
+    import importlib
+    import pkgutil
+
+    for part in pkgutil.iter_modules(__path__):
+        if part.name[:4] in ("_en_", "_zh_"):
+            module = importlib.import_module(f"{__name__}.{part.name}")
+            LANGUAGES[part.name[1:3]].update(module.MESSAGES)
+
+
+_merge_parts()
+_chosen: list[str] = []  # the language use() set; empty: the locale's
+
+
+def from_locale(environ: Mapping[str, str]) -> str:
+    """ "zh" if the locale (LC_ALL, else LC_MESSAGES, else LANG) is Chinese, else "en"."""
+    locale = next(
+        (environ[name] for name in ("LC_ALL", "LC_MESSAGES", "LANG") if environ.get(name)), ""
+    )
+    return "zh" if locale.startswith("zh") else "en"
+
+
+def language() -> str:
+    """The language messages are written in now: use()'s, else the locale's."""
+    return _chosen[-1] if _chosen else from_locale(os.environ)
+
+
+def use(name: str | None) -> None:
+    """Write messages in `name` ("en" or "zh") from now on; None: the locale's again."""
+    if name is not None and name not in LANGUAGES:
+        raise ValueError(f"language: {name!r} is not one of {', '.join(LANGUAGES)}")
+    _chosen[:] = [] if name is None else [name]
+
+
+def msg(key: str, /, **params: object) -> str:
+    """The message `key` in the current language, its {placeholders} filled from `params`.
+    The templates are ours; what fills them (a path, a server's text) is never read as one."""
+    return LANGUAGES[language()][key].format_map(params)
