@@ -9,8 +9,13 @@ import string
 from pathlib import Path
 
 import pytest
+import trustme
 
+from wechat_token.errors import HINTED, SAME_HINT
 from wechat_token.messages import LANGUAGES, from_locale
+
+from conftest import CLI
+from fake_wechat import BEHAVIOURS, ERRMSG, FakeWeChat
 
 PACKAGE = Path(__file__).resolve().parent.parent / "wechat_token"
 EN, ZH = LANGUAGES["en"], LANGUAGES["zh"]
@@ -69,3 +74,105 @@ def test_every_message_is_used_and_every_key_used_exists() -> None:
 )
 def test_the_locale_decides_as_gettext_reads_it(environ: dict[str, str], language: str) -> None:
     assert from_locale(environ) == language
+
+
+# --- No English under a Chinese locale ------------------------------------------------------
+
+# Three ASCII words in a row make an English phrase; a command, a WeChat name or an
+# option's value may be written in Chinese text as it is typed (ALLOWED).
+ENGLISH = re.compile(r"[A-Za-z]+(?:'[a-z]+)?(?: [A-Za-z]+(?:'[a-z]+)?){2,}")
+ALLOWED = re.compile(
+    r"python -m pip install \w+|pip install -r requirements|python -m wechat_token|"
+    r"echo \"\$TOKEN\" \| wechat-token|Mini Program"
+)
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def english_in(text: str) -> list[str]:
+    return ENGLISH.findall(ALLOWED.sub(" ", text))
+
+
+@pytest.mark.parametrize("key", sorted(ZH))
+def test_a_chinese_message_has_no_english_sentence(key: str) -> None:
+    template = re.sub(r"\{[^{}]*\}", " ", ZH[key])
+    assert english_in(template) == []
+    assert CJK.search(template) or not re.search(r"[A-Za-z]{4}", template), template
+
+
+# Every failure the fake (or a closed port, another CA, a bad setting) can make, as
+# (fake's behaviour, getticket's behaviour, arguments, environment changes).
+ERRCODES = sorted({*HINTED, *SAME_HINT, 41001, 40097, 99999})
+FAILURES: list[tuple[object, object, tuple[str, ...], dict[str, str | None]]] = [
+    *((errcode, "ok", (), {}) for errcode in ERRCODES),
+    *((behaviour, "ok", (), {}) for behaviour in BEHAVIOURS if behaviour not in ("ok", "slow")),
+    *(
+        (body, "ok", (), {})
+        for body in [
+            (200, b"[]"),
+            (200, b"not json"),
+            (200, b'{"access_token": 5, "expires_in": 7200}'),
+            (200, b'{"expires_in": 7200}'),
+            (404, b"{}"),
+            (500, b"<html><title>down</title></html>", "text/html"),
+        ]
+    ),
+    *(("ok", errcode, ("ticket", "jsapi"), {}) for errcode in (-1, 40001, 40097, 45009)),
+    ("ok", "ok", ("--cacert", "{other_ca}"), {}),
+    ("ok", "ok", ("--api-base", "https://127.0.0.1:{closed_port}"), {}),
+    ("ok", "ok", ("--proxy", "http://127.0.0.1:{closed_port}"), {}),
+    ("ok", "ok", ("--timeout", "abc"), {}),
+    ("ok", "ok", ("--retries", "99"), {}),
+    ("ok", "ok", ("--valid-for", "9999"), {}),
+    ("ok", "ok", ("--stable", "--valid-for", "3900"), {}),
+    ("ok", "ok", ("--cacert", "{missing}"), {}),
+    ("ok", "ok", ("--api-base", "http://127.0.0.1"), {}),
+    ("ok", "ok", ("--cache-file", "{config}"), {}),
+    ("ok", "ok", ("--replace", "a b"), {}),
+    ("ok", "ok", ("--unknown",), {}),
+    ("ok", "ok", ("--timeout",), {}),
+    ("ok", "ok", ("--no-cache", "--cache-file", "x"), {}),
+    ("ok", "ok", ("ticket", "nope"), {}),
+    ("ok", "ok", ("sign", "ftp://example.com/"), {}),
+    ("ok", "ok", ("sign", "https://example.com/", "--timestamp", "soon"), {}),
+    ("ok", "ok", ("--noncestr", "x"), {}),
+    ("ok", "ok", (), {"WECHAT_APPID": None}),
+    ("ok", "ok", (), {"WECHAT_APPSECRET": "your-appsecret-here"}),
+    ("ok", "ok", (), {"WECHAT_APPSECRET": "has a space in it, see"}),
+    ("ok", "ok", (), {"WECHAT_APPSECRET": "0123456789abcdef0123456789abcdeX"}),
+    ("ok", "ok", ("--appid", "wx00000000000000ff"), {}),
+]
+
+
+@pytest.mark.parametrize(("behaviour", "ticket", "args", "changes"), FAILURES, ids=repr)
+def test_under_a_chinese_locale_every_failure_is_told_in_chinese(
+    cli: CLI,
+    fake: FakeWeChat,
+    env: pytest.MonkeyPatch,
+    closed_port: int,
+    tmp_path: Path,
+    behaviour: object,
+    ticket: object,
+    args: tuple[str, ...],
+    changes: dict[str, str | None],
+) -> None:
+    """LANG=zh_CN.UTF-8: every line on stderr (error:, hint:, warnings, -v) is Chinese;
+    what WeChat or a server said is quoted as it came, and only that is not."""
+    env.setenv("LANG", "zh_CN.UTF-8")
+    for name, value in changes.items():
+        env.delenv(name) if value is None else env.setenv(name, value)
+    other_ca = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other_ca))
+    (tmp_path / "config.ini").write_text("[wechat]\n", encoding="utf-8")
+    fake.behaviour, fake.ticket_behaviour = behaviour, ticket  # type: ignore[assignment]
+    places = {"other_ca": other_ca, "closed_port": closed_port, "config": "config.ini"}
+    given = [arg.format(missing=tmp_path / "none.pem", **places) for arg in args]
+    result = cli.main("-v", "--retries", "0", "--timeout", "2", *given)
+    assert result.code != 0
+    lines = result.err.splitlines()
+    assert any(line.startswith("error: ") for line in lines)
+    for line in lines:
+        text = re.sub(r"'[^']*'", " ", line.removeprefix("error: ").removeprefix("hint: "))
+        for said in ERRMSG.values():  # WeChat's errmsg, quoted as it came
+            text = text.replace(said, " ")
+        assert english_in(text) == [], line
+        assert CJK.search(text), line

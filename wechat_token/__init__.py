@@ -19,7 +19,8 @@ the top down (each imports only those below it):
     http         pycurl, TLS, proxies; endpoints: what is asked for, as data
     files        small files read safely and replaced atomically
     errors       the error classes and their hints; redact: masking the AppSecret;
-                 jssdk: the JS-SDK signature, a pure function
+                 jssdk: the JS-SDK signature, a pure function; messages: what
+                 the tool says, one table per language
 """
 
 from __future__ import annotations

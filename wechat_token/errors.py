@@ -58,7 +58,7 @@ class WeChatAPIError(WeChatTokenError):
     """WeChat answered, with an errcode instead of a token."""
 
     def __init__(self, errcode: int, errmsg: str) -> None:
-        message = msg("errcode", errcode=errcode) + (f": {errmsg}" if errmsg else "")
+        message = msg("errcode.said" if errmsg else "errcode", errcode=errcode, errmsg=errmsg)
         super().__init__(message, hint=hint_for(errcode, errmsg))
         self.errcode = errcode
         self.errmsg = errmsg

@@ -30,6 +30,7 @@ MESSAGES: dict[str, str] = {
     ),
     "excerpt.empty": "(empty body)",
     "errcode": "errcode {errcode}",
+    "errcode.said": "errcode {errcode}: {errmsg}",
     "errcode.other": "see WeChat's global return codes (全局返回码说明)",
     "errcode.this_ip": "this machine's public IP",
     "errcode.-1": "WeChat is busy: wait a few seconds and try again",

@@ -24,7 +24,8 @@ MESSAGES: dict[str, str] = {
         "服务器出了问题（微信的，或途中代理的）：请一分钟后重试；加 -v 可以看到每次尝试"
     ),
     "excerpt.empty": "（响应体为空）",
-    "errcode": "errcode {errcode}",
+    "errcode": "微信返回 errcode {errcode}",
+    "errcode.said": "微信返回 errcode {errcode}：{errmsg}",
     "errcode.other": "请在微信文档的「全局返回码说明」中查这个 errcode",
     "errcode.this_ip": "本机的公网 IP",
     "errcode.-1": "微信系统繁忙：请稍等几秒再试",
