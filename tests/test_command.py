@@ -846,3 +846,161 @@ def test_json_writes_chinese_as_itself_where_stdout_can(
     assert result.code == 1
     assert '"errmsg": "AppID 不在白名单"' in result.out
     assert json.loads(result.out)["errmsg"] == "AppID 不在白名单"
+
+
+# --- --lang, and --help in Chinese ----------------------------------------------------------
+
+# What --help shows as it is typed, in any language: options, metavars, {en,zh}; once they
+# are left out, a run of 3 English words in Chinese help is a phrase left untranslated.
+TYPED = re.compile(r"(?<![\w-])--?[a-z][a-z-]*|\b[A-Z]+\b|\{en,zh\}")
+ENGLISH_RUN = re.compile(r"[A-Za-z]+(?:'[a-z]+)?(?: [A-Za-z]+(?:'[a-z]+)?){2,}")
+
+
+def columns(line: str) -> int:
+    """The width of `line` on a terminal: a wide (CJK) character takes two columns."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line)
+
+
+@pytest.mark.parametrize("how", ["LANG", "--lang"])
+def test_help_is_chinese_under_a_chinese_locale_or_lang_zh(
+    cli: CLI, env: pytest.MonkeyPatch, how: str
+) -> None:
+    env.setenv("COLUMNS", "80")  # argparse wraps to the terminal's width
+    if how == "LANG":
+        env.setenv("LANG", "zh_CN.UTF-8")
+    result = cli.main(*(["--lang", "zh"] if how == "--lang" else []), "--help")
+    assert (result.code, result.err) == (0, "")
+    lines = result.out.splitlines()
+    assert lines[0].startswith("用法：wechat-token [-h] [--config PATH] [--appid APPID]")
+    # the usage's later lines start under its first option, on screen
+    assert columns(lines[1]) - len(lines[1].lstrip()) == columns("用法：wechat-token ")
+    for line in [
+        "获取微信公众号的 access_token（接口调用凭据），全程使用经过证书校验的 TLS。",
+        "位置参数：",
+        "选项：",
+        "  -h, --help            显示本帮助信息并退出",
+        "  --no-cache            不读也不写缓存",
+        "  --version             显示版本号并退出",
+        "sign URL（离线复现签名）：",
+        "  --ticket TICKET       用这个 jsapi_ticket 签名：不发请求",
+        "输出：",
+        "  所以 TOKEN=$(wechat-token) 可以直接使用；提示信息都写到标准错误（stderr）。",
+        "配置：",
+        "退出码：",
+        "  0 已打印 access_token，1 微信返回了 errcode，2 用法或配置错误，",
+    ]:
+        assert line in lines
+    assert any(line.startswith("  --lang {en,zh}        提示信息和帮助的语言") for line in lines)
+    for line in lines:
+        assert ENGLISH_RUN.findall(TYPED.sub(" ", line)) == [], line
+        assert columns(line) <= 80, line
+
+
+def test_lang_en_under_a_chinese_locale_is_english(cli: CLI, env: pytest.MonkeyPatch) -> None:
+    english = cli.main("--help").out
+    assert "\n  --lang {en,zh}        the language of messages and --help: " in english
+    env.setenv("LANG", "zh_CN.UTF-8")
+    assert cli.main("--help").out != english
+    assert cli.main("--lang", "en", "--help") == Result(0, english, "")
+    assert cli.main("--lang=en", "--timeout") == Result(
+        2, "", "error: argument --timeout: expected one argument\nhint: see --help\n"
+    )
+
+
+LANG_HINT = (
+    "en: English, zh: 简体中文; without --lang, the locale decides (LC_ALL, LC_MESSAGES, LANG)"
+)
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (("--lang", "fr"), "--lang: 'fr' must be en or zh"),
+        (("--lang=zh_TW",), "--lang: 'zh_TW' must be en or zh"),
+        (("--lang", "zh", "--lang", "fr"), "--lang: 'fr' must be en or zh"),
+        (("--lang", "-"), "--lang: the value given must be en or zh"),
+        (("--lang=",), "--lang: the value given must be en or zh"),
+        # what is not a short word may be the AppSecret, typed in the wrong place
+        ((f"--lang={SECRET}",), "--lang: the value given must be en or zh"),
+        (("--lang", SECRET[:8]), "--lang: the value given must be en or zh"),
+    ],
+)
+def test_an_unknown_lang_is_a_usage_error(cli: CLI, args: tuple[str, ...], error: str) -> None:
+    assert cli.main(*args) == Result(2, "", f"error: {error}\nhint: {LANG_HINT}\n")
+
+
+def test_an_unknown_lang_is_told_in_the_locales_language(cli: CLI, env: pytest.MonkeyPatch) -> None:
+    env.setenv("LANG", "zh_CN.UTF-8")
+    assert cli.main("--lang", "fr") == Result(
+        2,
+        "",
+        "error: --lang：'fr' 不是可选的语言，只能是 en 或 zh\n"
+        "hint: en 是英文，zh 是简体中文；"
+        "不加 --lang 时按语言环境（LC_ALL、LC_MESSAGES、LANG）决定\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (("--timeout",), "选项 --timeout：后面需要一个值"),
+        (("--no-cache", "--cache-file", "x"), "选项 --cache-file：不能与 --no-cache 同时使用"),
+        ((f"--stable={SECRET}",), "选项 --stable/--no-stable：不接受值"),
+        (("--bogus", "value"), "无法识别的参数：--bogus"),
+        (("stray",), "无法识别的参数：（值不予显示）"),
+        (("ticket",), "wechat-token ticket 后面要写 jsapi 或 wx_card"),
+        (("--noncestr", "x"), "--noncestr 只用于 sign 命令"),
+        (("--lang",), "选项 --lang：后面需要一个值"),  # the locale's: --lang has no value
+    ],
+)
+def test_a_usage_error_under_lang_zh_is_chinese(
+    cli: CLI, env: pytest.MonkeyPatch, args: tuple[str, ...], error: str
+) -> None:
+    if args != ("--lang",):
+        args = ("--lang", "zh", *args)
+    else:
+        env.setenv("LANG", "zh_CN.UTF-8")
+    assert cli.main(*args) == Result(2, "", f"error: {error}\nhint: 请查看 --help\n")
+
+
+@pytest.mark.parametrize(
+    ("message", "said"),
+    [  # argparse's words, and ours: what it quotes from the command line is left out
+        ("argument --x: expected one argument", "argument --x: expected one argument"),
+        (
+            "argument --x: expected at most one argument",
+            "argument --x: expected at most one argument",
+        ),
+        ("argument --x: ignored explicit argument 'SECRET'", "argument --x: it takes no value"),
+        (
+            "argument --x: invalid choice: 'SECRET' (choose from 'a', 'b')",
+            "argument --x: invalid choice (choose from 'a', 'b')",
+        ),
+        ("argument --x: invalid float value: 'SECRET'", "argument --x: invalid float value"),
+        ("unrecognized arguments: SECRET", "unrecognized arguments: (values)"),
+        (
+            "the following arguments are required: --x, Y",
+            "the following arguments are required: --x, Y",
+        ),
+        ("one of the arguments --x --y is required", "one of the arguments --x --y is required"),
+    ],
+)
+def test_argparse_errors_are_said_without_the_values_they_quote(message: str, said: str) -> None:
+    parser = wechat_token.cli._ArgumentParser(prog="wechat-token")
+    with pytest.raises(wechat_token.errors.ConfigError) as raised:
+        parser.error(message.replace("SECRET", SECRET))
+    assert str(raised.value) == said
+
+
+def test_main_puts_the_language_back_as_it_found_it(cli: CLI) -> None:
+    """A program that calls main() in-process keeps its own choice (None: the locale's)."""
+    cli.main("--lang", "zh", "--help")
+    assert wechat_token.messages.chosen() is None
+    wechat_token.messages.use("zh")
+    try:
+        assert cli.main("--lang", "en", "--timeout").err.startswith("error: argument --timeout")
+        assert wechat_token.messages.chosen() == "zh"
+    finally:
+        wechat_token.messages.use(None)

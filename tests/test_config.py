@@ -18,7 +18,7 @@ from wechat_token.config import load_settings
 from wechat_token.config_file import CONFIG_KEYS
 from wechat_token.endpoints import TOKEN
 from wechat_token.errors import hint_for
-from wechat_token.lock import CACHE_WAYS_OUT
+from wechat_token.lock import cache_ways_out
 
 from conftest import CLI, COMMAND, OUTPUTS, ROOT, Result, VirtualClock
 from fake_wechat import APPID, SECRET, FakeWeChat
@@ -585,7 +585,7 @@ def test_a_path_that_is_not_a_small_regular_file_is_refused_at_once(
         if option == "--config"
         else (
             "cache",
-            CACHE_WAYS_OUT,
+            cache_ways_out(),
         )
     )
     if kind in ("folder", "root folder"):

@@ -18,6 +18,7 @@ import wechat_token.jssdk
 import wechat_token.redact
 import wechat_token.ticket
 from wechat_token import jsapi_signature
+from wechat_token.messages import msg
 
 from conftest import CLI, ROOT, Children, Result, token_cache
 from fake_wechat import APPID, ERRMSG, SECRET, FakeWeChat
@@ -203,7 +204,7 @@ def test_a_token_refused_again_is_not_asked_for_a_third_time(cli: CLI, fake: Fak
     result = cli.main("ticket", "jsapi")
     assert (result.code, result.out) == (1, "")
     assert result.err == (
-        f"error: errcode 40001: {ERRMSG[40001]}\nhint: {wechat_token.ticket._REFUSED_AGAIN}\n"
+        f"error: errcode 40001: {ERRMSG[40001]}\nhint: {msg('ticket.refused_again')}\n"
     )
     assert _paths(fake) == [GETTICKET, "/cgi-bin/token", GETTICKET]
 
@@ -217,7 +218,7 @@ def test_getticket_refusals_are_errors_with_hints(
     assert (result.code, result.out) == (1, "")
     errmsg = ERRMSG.get(errcode, "")
     shown = f"errcode {errcode}: {errmsg}" if errmsg else f"errcode {errcode}"
-    hint = wechat_token.ticket._HINTS[errcode]
+    hint = msg(wechat_token.ticket._HINTS[errcode])
     assert result.err == f"error: {shown}\nhint: {hint}\n"
     assert _paths(fake).count(GETTICKET) == requests
 
@@ -353,7 +354,7 @@ def test_a_shared_getticket_refusal_keeps_its_own_hint(cli: CLI, fake: FakeWeCha
     fake.ticket_behaviour = 45009
     first = cli.main("ticket", "jsapi")
     second = cli.main("ticket", "jsapi")
-    hint = f"hint: {wechat_token.ticket._HINTS[45009]}\n"
+    hint = f"hint: {msg('ticket.hint.45009')}\n"
     assert (first.code, first.err.endswith(hint)) == (1, True)
     assert (second.code, second.err.endswith(hint)) == (1, True)
     assert "WeChat's answer to another caller" in second.err

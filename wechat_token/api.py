@@ -9,7 +9,6 @@ from collections.abc import Callable, Sequence
 
 from wechat_token.cache import cached_access_token
 from wechat_token.config import (
-    DEFAULTS,
     MAX_VALID_FOR,
     OFF_CACHE,
     OFF_PROXY,
@@ -23,6 +22,7 @@ from wechat_token.entry import CACHE_MARGIN, margin
 from wechat_token.errors import ConfigError, WeChatTokenError
 from wechat_token.fetch import DEFAULT_TIMEOUT, fetch
 from wechat_token.jssdk import check_page, url_warnings, wx_config_fields
+from wechat_token.messages import msg
 from wechat_token.redact import clean
 from wechat_token.ticket import cached_ticket
 
@@ -31,7 +31,6 @@ from wechat_token.ticket import cached_ticket
 # TransportError the app can handle. The command's defaults allow 32 s.
 TIMEOUT = 5.0
 RETRIES = 1
-_KINDS_HINT = "jsapi: the JS-SDK's jsapi_ticket; wx_card: the card API's api_ticket"
 
 
 class TokenCache:
@@ -120,7 +119,7 @@ class TokenCache:
         cached and shared as the token is; the token it needs comes from get()'s cache."""
         endpoint = TICKETS.get(kind) if isinstance(kind, str) else None
         if endpoint is None:  # what was given is not repeated: it may be anything
-            raise ConfigError("kind must be 'jsapi' or 'wx_card'", hint=_KINDS_HINT)
+            raise ConfigError(msg("api.bad_kind"), hint=msg("api.bad_kind.hint"))
         ticket, until, expiry = self._tickets.get(kind, ("", 0.0, 0.0))
         now = time.monotonic()
         if now < until:
@@ -138,7 +137,7 @@ class TokenCache:
         signature (and the url signed, without its #fragment); `log` hears of anything in
         the URL that is a known cause of "invalid signature"."""
         check_page(None, None, url)  # before the ticket: a bad URL costs no request
-        for warning in url_warnings(url):
+        for _, warning in url_warnings(url):
             self._log(f"wx_config: {warning}")
         return wx_config_fields(
             self._settings.appid, self.ticket("jsapi").ticket, url, secret=self._settings.secret
@@ -250,25 +249,25 @@ def api_settings(
     type are refused here; each value is then checked by settings(), as the command's.
     Anything wrong is a ConfigError, with the AppSecret masked in it."""
     try:
-        _of_type("appid", appid, (str,), "a str")
-        _of_type("secret", secret, (str,), "a str")
-        _of_type("stable", stable, (bool,), "True or False")
-        _of_type("force_refresh", force_refresh, (bool,), "True or False")
-        _of_type("timeout", timeout, (int, float), "a number of seconds")
-        _of_type("retries", retries, (int,), "an int")
-        _of_type("proxy", proxy, (str, type(None)), "a str or None")
+        _of_type("appid", appid, (str,), "api.not_str")
+        _of_type("secret", secret, (str,), "api.not_str")
+        _of_type("stable", stable, (bool,), "api.not_bool")
+        _of_type("force_refresh", force_refresh, (bool,), "api.not_bool")
+        _of_type("timeout", timeout, (int, float), "api.not_seconds")
+        _of_type("retries", retries, (int,), "api.not_int")
+        _of_type("proxy", proxy, (str, type(None)), "api.not_str_or_none")
         if log is not None and not callable(log):
             raise ConfigError(
-                f"log must be a function of one str, or None, not {type(log).__name__}",
-                hint=DEFAULTS,
+                msg("api.bad_log", kind=type(log).__name__), hint=msg("config.defaults")
             )
         cacert = _path_or_none("cacert", cacert)
         cache_file = _path_or_none("cache_file", cache_file)
-        bases = "api_bases must be a list of https:// URLs"
         if isinstance(api_bases, (str, bytes)) or not isinstance(api_bases, (list, tuple)):
-            raise ConfigError(f"{bases}, not {type(api_bases).__name__}", hint=DEFAULTS)
+            kind = type(api_bases).__name__
+            raise ConfigError(msg("api.bases_not_list", kind=kind), hint=msg("config.defaults"))
         if odd := [base for base in api_bases if not isinstance(base, str)]:
-            raise ConfigError(f"{bases}, not a list with {type(odd[0]).__name__}", hint=DEFAULTS)
+            kind = type(odd[0]).__name__
+            raise ConfigError(msg("api.bases_not_str", kind=kind), hint=msg("config.defaults"))
         given = {
             "appid": (appid, "appid"),
             "appsecret": (secret, "secret"),
@@ -289,16 +288,19 @@ def api_settings(
         raise
 
 
-def _of_type(name: str, value: object, kinds: tuple[type, ...], what: str) -> None:
-    """Refuse a value of another type (and a bool where a number is asked for)."""
+def _of_type(name: str, value: object, kinds: tuple[type, ...], refusal: str) -> None:
+    """Refuse a value of another type (and a bool where a number is asked for), with the
+    message `refusal` (a key): "{name} must be a str, not {kind}"."""
     if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-        raise ConfigError(f"{name} must be {what}, not {type(value).__name__}", hint=DEFAULTS)
+        raise ConfigError(
+            msg(refusal, name=name, kind=type(value).__name__), hint=msg("config.defaults")
+        )
 
 
 def _number(value: float) -> str:
     """A number as the text a config file would give: 10, 1.5, nan."""
     if isinstance(value, int):
-        return str(value) if abs(value) < 10**30 else "a huge number"  # str() has a limit
+        return str(value) if abs(value) < 10**30 else msg("api.huge")  # str() has a limit
     return repr(value)
 
 
@@ -309,7 +311,6 @@ def _path_or_none(name: str, value: object) -> str | None:
     except TypeError:  # its __fspath__ returned neither str nor bytes
         path = None if value is None else b""
     if path is not None and not isinstance(path, str):
-        raise ConfigError(
-            f"{name} must be a str, a path or None, not {type(value).__name__}", hint=DEFAULTS
-        )
+        kind = type(value).__name__
+        raise ConfigError(msg("api.not_path", name=name, kind=kind), hint=msg("config.defaults"))
     return path

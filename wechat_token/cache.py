@@ -31,6 +31,7 @@ from wechat_token.entry import (
 from wechat_token.errors import ConfigError, TransportError, WeChatAPIError
 from wechat_token.fetch import fetch
 from wechat_token.files import replace_file
+from wechat_token.messages import msg
 from wechat_token.redact import redact
 from wechat_token.retry import MIN_ATTEMPT, OWN_WORK, time_bound, with_retries
 
@@ -82,7 +83,7 @@ def cached_access_token(
         return source(deadline), False
     wanted = _wanted(settings, time.time())
     if not settings.force_refresh and (hit := _unlocked_hit(settings, wanted, refused)):
-        log(f"cache: {_noun(settings)} from {path}, valid for {hit.expires_in} s more")
+        _log_hit(settings, path, hit.expires_in, log)
         return hit, True
     # A holder that may hold the lock past this run's deadline (its path may be stuck) is
     # waited for while this run would still have time for a whole attempt, or half its
@@ -101,35 +102,32 @@ def cached_access_token(
             return hit, True
         if clock() + MIN_ATTEMPT > deadline:  # no time left for an attempt of its own
             raise _gave_up(str(held)) from None
-        log(f"cache: {held}, and may hold it past this run's end: trying this run's own way")
+        log(msg("cache.going_alone", held=held))
         fd = None
     try:
         if settings.force_refresh:
-            log(f"cache: --force-refresh, not reading {path}")
+            log(msg("cache.force_refresh", path=path))
         elif hit := _cache_hit(settings, path, wanted, refused, log):  # stored meanwhile?
             return hit, True
         if clock() + MIN_ATTEMPT > deadline:  # the holder let go too late for an attempt
-            raise _gave_up(f"another caller held {path}.lock until too late")
+            raise _gave_up(msg("cache.held_too_late", path=path))
         asked_at = time.time()  # the token's lifetime counts from here: the safe side
         try:
             token = source(deadline)
         except WeChatAPIError as error:  # WeChat's answer: the others waiting get it too
             if why := _store(path, _refused(path, wanted, error), log, settings.secret):
-                log(f"cache: could not save the refusal in {path}: {why}")
+                log(msg("cache.refusal_not_saved", path=path, why=why))
             raise
         too_short = token.expires_in <= settings.valid_for
         if refused is not None and token.access_token == refused:  # stable_token does this
-            warn(
-                "WeChat handed back the very token that was refused; not forcing a refresh on "
-                "its own: if that token leaked, run with --force-refresh"
-            )
+            warn(msg("cache.same_token_back"))
         entry = wanted._replace(
             value=token.access_token,
             expires_in=token.expires_in,
             expires_at=asked_at + token.expires_in,
         )
         if why := _store(path, entry, log, settings.secret):
-            _forget(path, f"could not save the {_noun(settings)} in {path}: {why}", warn)
+            _forget(path, _ticket(settings), why, warn)
         if too_short:  # stored all the same: it is good, for a shorter job
             raise _not_long_enough(settings, token.expires_in)
         return token, False
@@ -141,28 +139,28 @@ def _not_long_enough(settings: Settings, left: int) -> ConfigError:
     """The token WeChat gave is valid for less than --valid-for asks."""
     if settings.endpoint == STABLE_TOKEN and not settings.force_refresh:
         return ConfigError(
-            f"the stable token has {left} s left, less than --valid-for {settings.valid_for}: "
-            "WeChat hands out the same one until its last minutes",
-            hint="run again once it has been replaced, ask for less, or add --force-refresh "
-            "(at most 20 a day; every caller's stable token changes)",
+            msg("cache.stable_too_short", left=left, valid_for=settings.valid_for),
+            hint=msg("cache.stable_too_short.hint"),
         )
     return ConfigError(
-        f"WeChat's new token lives {left} s, less than --valid-for {settings.valid_for}",
-        hint="ask for less: WeChat's tokens live 7200 s",
+        msg("cache.too_short", left=left, valid_for=settings.valid_for),
+        hint=msg("cache.too_short.hint"),
     )
 
 
-def _noun(settings: Settings) -> str:
-    """What the settings' endpoint hands out, as -v names it: a token, or a ticket."""
-    return "ticket" if settings.endpoint.ticket_type else "token"
+def _ticket(settings: Settings) -> bool:
+    """Whether the settings' endpoint hands out a ticket, not a token: -v says which."""
+    return bool(settings.endpoint.ticket_type)
+
+
+def _log_hit(settings: Settings, path: str, left: int, log: Callable[[str], None]) -> None:
+    """Say under -v that the cache had the credential, and for how long it is good."""
+    key = "cache.ticket_hit" if _ticket(settings) else "cache.token_hit"
+    log(msg(key, path=path, left=left))
 
 
 def _gave_up(why: str) -> TransportError:
-    error = TransportError(
-        f"gave up at the time bound of this run: {why}",
-        hint="it stops by itself within its own time bound: run this again then, or give "
-        "this run its own --cache-file",
-    )
+    error = TransportError(msg("cache.gave_up", why=why), hint=msg("cache.gave_up.hint"))
     error.kind = "busy"  # another caller is at it: not this machine's network
     return error
 
@@ -199,12 +197,12 @@ def _cache_hit(
     now = time.time()
     why_not = reusable(entry, wanted, now, settings.valid_for)
     if not why_not and redact(entry.value, settings.secret) != entry.value:
-        why_not = "its token holds a piece of the AppSecret"
+        why_not = msg("cache.holds_secret")
     if not why_not and entry.value == refused:
-        why_not = "it is the token that was refused"
+        why_not = msg("cache.was_refused")
     if not why_not:
         left = int(entry.expires_at - now)  # whole seconds, as --json says it too
-        log(f"cache: {_noun(settings)} from {path}, valid for {left} s more")
+        _log_hit(settings, path, left, log)
         return AccessToken(entry.value, left)
     refusal = entry.refusal or {}
     age = now - float(refusal.get("at", 0))  # type: ignore[arg-type]
@@ -214,13 +212,11 @@ def _cache_hit(
         error = WeChatAPIError(refusal["errcode"], refusal["errmsg"])  # type: ignore[arg-type]
         hint = refusal.get("hint")
         error.hint = hint if isinstance(hint, str) and hint else error.hint
-        error.args = (
-            f"{error} (WeChat's answer to another caller {age:.1f} s ago; it is asked "
-            f"again {kept} s after)",
-        )
+        error.args = (msg("cache.shared_refusal", error=error, age=age, kept=kept),)
         raise error
     if entry.value:
-        log(f"cache: not using the {_noun(settings)} in {path}: {why_not}")
+        key = "cache.ticket_not_used" if _ticket(settings) else "cache.token_not_used"
+        log(msg(key, path=path, why=why_not))
     return None
 
 
@@ -247,30 +243,31 @@ def _store(path: str, entry: CacheEntry, log: Callable[[str], None], secret: str
     holds no run of the AppSecret (an errcode of digits, or a JSON escape, could)."""
     data = json.dumps(entry._asdict())
     if redact(data, secret) != data:
-        return "it would hold a piece of the AppSecret"
+        return msg("cache.would_hold_secret")
     try:
         replace_file(path, data.encode())
     except OSError as error:
-        return error.strerror or "error"
-    saved = "refusal" if entry.refusal else "ticket" if "ticket" in entry.endpoint else "token"
-    log(f"cache: {saved} saved in {path}")
+        return error.strerror or msg("cache.os_error")
+    if entry.refusal:
+        log(msg("cache.refusal_saved", path=path))
+    else:
+        ticket = "ticket" in entry.endpoint
+        log(msg("cache.ticket_saved" if ticket else "cache.token_saved", path=path))
     return ""
 
 
-def _forget(path: str, why: str, warn: Callable[[str], None]) -> None:
-    """The new token could not be saved: remove the entry, which holds the token this
-    fetch has replaced (WeChat stops accepting it within 5 minutes)."""
+def _forget(path: str, ticket: bool, why: str, warn: Callable[[str], None]) -> None:
+    """The new token (or ticket) could not be saved, `why`: remove the entry, which holds
+    the one this fetch has replaced (WeChat stops accepting it within 5 minutes)."""
     try:
         os.unlink(path)
     except FileNotFoundError:
         pass
     except OSError as error:
-        warn(
-            f"{why}; nor remove the old entry ({error.strerror}): the next run may "
-            "print the token this run replaced, which WeChat no longer accepts"
-        )
+        key = "cache.ticket_unsaved_stays" if ticket else "cache.token_unsaved_stays"
+        warn(msg(key, path=path, why=why, error=error.strerror))
         return
-    warn(f"{why}; the old entry is removed, so the next run fetches a new token")
+    warn(msg("cache.ticket_unsaved" if ticket else "cache.token_unsaved", path=path, why=why))
 
 
 def fetch_with_retries(

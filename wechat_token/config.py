@@ -17,6 +17,7 @@ from wechat_token.config_file import CONFIG_SECTION, DEFAULT_CONFIG, read_config
 from wechat_token.endpoints import API_BASES, STABLE_TOKEN, TOKEN, Endpoint
 from wechat_token.errors import CONSOLE, KEYS, ConfigError
 from wechat_token.fetch import DEFAULT_TIMEOUT
+from wechat_token.messages import msg
 from wechat_token.redact import redact
 from wechat_token.retry import DEFAULT_RETRIES, MAX_RETRIES
 
@@ -68,15 +69,18 @@ def load_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Setti
     def first(
         key: str, flag: str | None = None, env: str = "", name: str = ""
     ) -> tuple[str, str] | None:
-        """The first value given (flag, environment, file) and where it came from."""
-        for value, origin in (
-            (flag, name or "--" + key.replace("_", "-")),
-            (environ.get(env) if env else None, env),
-            (section.get(key), f"{path}: {key}"),
-        ):
-            if value is not None:
-                return value, origin
-        return None
+        """The first value given (flag, environment, file) and where it came from; a path
+        from the config file is relative to its folder."""
+        if flag is not None:
+            return flag, name or "--" + key.replace("_", "-")
+        if env and env in environ:
+            return environ[env], env
+        if key not in section:
+            return None
+        value = section[key]
+        if key in ("ca_bundle", "cache_file"):
+            value = os.path.join(folder, value)
+        return value, msg("config.in_file", path=path, key=key)
 
     given = {
         "appid": first("appid", args.appid, "WECHAT_APPID"),
@@ -89,15 +93,11 @@ def load_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Setti
         "cache_file": OFF_CACHE if args.no_cache else first("cache_file", args.cache_file),
         "valid_for": first("valid_for", args.valid_for),
     }
-    for key in ("ca_bundle", "cache_file"):  # from the config file: relative to its folder
-        found = given[key]
-        if found and found[1].startswith(f"{path}: "):
-            given[key] = (os.path.join(folder, found[0]), found[1])
     if args.api_base:
         bases = [(value, "--api-base") for value in args.api_base]
     elif "api_base" in section:  # a list of URLs separated by spaces, commas or lines
         values = section["api_base"].replace(",", " ").split() or [""]
-        bases = [(value, f"{path}: api_base") for value in values]
+        bases = [(value, msg("config.in_file", path=path, key="api_base")) for value in values]
     else:
         bases = [(base, "api_base") for base in API_BASES]
     try:
@@ -109,7 +109,6 @@ def load_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Setti
         raise
 
 
-DEFAULTS = "leave it out for the default; see docs/python.md for each argument"
 OFF_PROXY = ("", "--no-proxy")  # given: no proxy, whatever the environment says
 OFF_CACHE = ("", "--no-cache")  # given: no cache file
 
@@ -132,11 +131,11 @@ def settings(
     secret, _ = _credential(given["appsecret"], "appsecret", where)
     _appid_apart(appid, secret, appid_origin)
     if not re.fullmatch(r"wx[0-9a-f]{16}", appid):
-        warnings.append(f"{appid_origin}: '{appid}' does not look like an AppID (wx + 16 hex)")
+        warnings.append(msg("config.unlike_appid", origin=appid_origin, appid=appid))
     stable = _yes_no(*given["stable"]) if given["stable"] else False
     endpoint = STABLE_TOKEN if stable else TOKEN
     if not bases:
-        raise ConfigError("api_bases must be a list of https:// URLs, not empty", hint=DEFAULTS)
+        raise ConfigError(msg("config.no_api_bases"), hint=msg("config.defaults"))
     timeout, retries, proxy = given["timeout"], given["retries"], given["proxy"]
     cacert, cache_file = given["ca_bundle"], given["cache_file"]
     wanted_for = given.get("valid_for")
@@ -169,11 +168,7 @@ def default_cache_file(appid: str, endpoint: Endpoint, environ: Mapping[str, str
         if not os.path.isabs(folder):
             folder = os.path.expanduser("~/.cache")
     if sys.platform != "win32" and not os.path.isabs(folder):  # no HOME, no passwd entry
-        raise ConfigError(
-            "no home folder to keep the cache in (HOME is not set)",
-            hint="set XDG_CACHE_HOME to a folder, or give --cache-file PATH, or run with "
-            "--no-cache",
-        )
+        raise ConfigError(msg("config.no_home"), hint=msg("config.no_home.hint"))
     name = re.sub(r"[^A-Za-z0-9_-]", "_", appid)  # safe as a file name, whatever it holds
     return os.path.join(folder, "wechat_token", f"{name}.{endpoint.name}.json")
 
@@ -185,8 +180,7 @@ def _api_base(value: str, origin: str) -> str:
     _check_plain(value, origin)
     if http.matched_url(http.HTTPS_URL, value) is None:
         raise ConfigError(
-            f"{origin}: '{value}' is not an https:// URL; refusing",
-            hint="write it like https://api.weixin.qq.com, without a path",
+            msg("config.not_https", origin=origin, value=value), hint=msg("config.not_https.hint")
         )
     host, _, path = value.split("://", 1)[1].partition("/")
     host = re.sub(r"(?<=.)\.(?=(:[0-9]+)?$)", "", host.lower()).removesuffix(":443")  # root dot
@@ -195,58 +189,75 @@ def _api_base(value: str, origin: str) -> str:
 
 def _credential(found: tuple[str, str] | None, key: str, path: str) -> tuple[str, str]:
     """The AppID or AppSecret: required, and a single word."""
-    env, page = ("WECHAT_APPID", CONSOLE) if key == "appid" else ("WECHAT_APPSECRET", KEYS)
+    env = "WECHAT_APPID" if key == "appid" else "WECHAT_APPSECRET"
+
+    def hint(for_appid: str, for_secret: str) -> str:  # where the console shows it
+        return msg(for_appid if key == "appid" else for_secret, console=CONSOLE, keys=KEYS)
+
     if found is None:  # name the file looked for in full: cron's folder is not yours
         where = os.path.abspath(path)
-        missing = "" if os.path.exists(where) else " (no such file; --config names another)"
+        missing = "config.missing" if os.path.exists(where) else "config.missing.no_file"
         raise ConfigError(
-            f"no {key}: set {env}, or {key} in [{CONFIG_SECTION}] of {where}{missing}",
-            hint=f"copy config.ini.example to {where} and fill in the AppID and AppSecret",
+            msg(missing, key=key, env=env, section=CONFIG_SECTION, where=where),
+            hint=msg("config.missing.hint", where=where),
         )
     value, origin = found
     if not value:
-        raise ConfigError(f"{origin}: empty value", hint=f"give the {key} shown at {page}")
+        raise ConfigError(
+            msg("config.empty", origin=origin),
+            hint=hint("config.appid.give", "config.appsecret.give"),
+        )
     if value in PLACEHOLDERS:  # not echoed: as the secret, it would be masked
         raise ConfigError(
-            f"{origin}: still the example's placeholder, not your {key}",
-            hint=f"replace it with the {key} shown at {page}",
+            msg("config.placeholder", origin=origin, key=key),
+            hint=hint("config.appid.replace", "config.appsecret.replace"),
         )
     if key == "appsecret" and not SECRET.fullmatch(value):  # never echo it, nor any of it
         raise ConfigError(
-            f"{origin}: not an AppSecret: {_unlike_a_secret(value)}",
-            hint=f"copy the AppSecret again from {page}: it is 16 to 64 letters, digits, - or _ "
-            "(WeChat's are 32 hex characters, WeCom's 43); a stray quote, space or line "
-            "break from a paste is the usual cause",
+            msg("config.not_secret", origin=origin, problem=_unlike_a_secret(value)),
+            hint=msg("config.not_secret.hint", keys=KEYS),
         )
     if len(value) > MAX_CREDENTIAL:
         raise ConfigError(
-            f"{origin}: {len(value)} characters long; an AppID has 18",
-            hint=f"copy the {key} again from {page}",
+            msg("config.too_long", origin=origin, length=len(value)),
+            hint=hint("config.appid.again", "config.appsecret.again"),
         )
     if " " in value or not value.isprintable():  # never echo the value: it may be the secret
         raise ConfigError(
-            f"{origin}: contains whitespace or a non-printable character",
-            hint=f"copy the {key} again from {page}: it is one word of letters and digits",
+            msg("config.not_one_word", origin=origin),
+            hint=hint("config.appid.one_word", "config.appsecret.one_word"),
         )
     return found
 
 
 def _unlike_a_secret(value: str) -> str:
     """What is wrong with a would-be AppSecret, said without showing any of it."""
-    if not 16 <= len(value) <= 64:  # said at once: a huge value is not read through
-        return f"it has {len(value)} character{'' if len(value) == 1 else 's'}"
-    kinds = {_kind(char) for char in value if not SECRET.fullmatch(char * 16)}
-    if kinds:
-        return f"it holds {' and '.join(sorted(kinds))}"
-    return f"it has {len(value)} character{'' if len(value) == 1 else 's'}"
+    # a length out of range is said at once: a huge value is not read through
+    if 16 <= len(value) <= 64 and (
+        kinds := {_kind(char) for char in value if not SECRET.fullmatch(char * 16)}
+    ):
+        named = (msg(kind) for kind in sorted(kinds, key=_KINDS.index))
+        return msg("config.secret.holds", kinds=msg("and").join(named))
+    if len(value) == 1:
+        return msg("config.secret.one_character")
+    return msg("config.secret.characters", count=len(value))
+
+
+# What a would-be AppSecret may hold, in the order a message names them
+_KINDS = (
+    "config.secret.line_break",
+    "config.secret.quote",
+    "config.secret.space",
+    "config.secret.other",
+)
 
 
 def _kind(char: str) -> str:
     if len(f"a{char}a".splitlines()) > 1:  # \n, \r, and the others str.splitlines() knows
-        return "a line break"
+        return _KINDS[0]
     if char.isspace():
-        return "a space"
-    return "a quote" if char in "'\"`" else "another character"
+        return _KINDS[2]
+    return _KINDS[1] if char in "'\"`" else _KINDS[3]
 
 
 # What an AppSecret looks like: WeChat's are 32 hex characters, WeCom's 43 of [A-Za-z0-9_-].
@@ -263,35 +274,27 @@ def _appid_apart(appid: str, secret: str, origin: str) -> None:
             redact(appid, secret) != appid  # it holds 8 or more of the secret, in any case
         )
     ):
-        raise ConfigError(
-            f"{origin}: that is not an AppID: it looks like an AppSecret",
-            hint="an AppID is wx and 16 hex characters; the AppSecret goes in "
-            "WECHAT_APPSECRET or appsecret (are the two swapped?)",
-        )
+        raise ConfigError(msg("config.swapped", origin=origin), hint=msg("config.swapped.hint"))
 
 
 def _check_plain(value: str, origin: str) -> None:
     """Refuse empty and quoted values: configparser keeps quotes as part of the value."""
     if not value:
-        raise ConfigError(f"{origin}: empty value", hint="give it a value, or leave it out")
+        raise ConfigError(msg("config.empty", origin=origin), hint=msg("config.empty.hint"))
     if value[0] in "\"'" or value[-1] in "\"'":
-        raise ConfigError(
-            f"{origin}: remove the quotes around the value",
-            hint="config.ini takes values as written: appid = wx0123456789abcdef",
-        )
+        raise ConfigError(msg("config.quoted", origin=origin), hint=msg("config.quoted.hint"))
     if "\0" in value:
-        raise ConfigError(f"{origin}: contains a NUL character", hint="retype the value")
+        raise ConfigError(msg("config.nul", origin=origin), hint=msg("config.nul.hint"))
 
 
 def _ca_bundle(path: str, origin: str) -> str:
     """A CA bundle: a regular file of a bounded size, checked before anything is locked."""
-    hint = "give the path of a PEM file with the CA certificates to trust"
+    hint = msg("config.ca.hint")
     if not os.path.isfile(path):  # also refuses FIFOs and devices: libcurl would block
-        raise ConfigError(f"{origin}: CA bundle '{path}' not found, or not a file", hint=hint)
+        raise ConfigError(msg("config.ca_missing", origin=origin, path=path), hint=hint)
     if os.path.getsize(path) > MAX_CA_BUNDLE:  # loading it would take longer than a request
-        raise ConfigError(
-            f"{origin}: CA bundle '{path}' is larger than {MAX_CA_BUNDLE // 2**20} MiB", hint=hint
-        )
+        mib = MAX_CA_BUNDLE // 2**20
+        raise ConfigError(msg("config.ca_large", origin=origin, path=path, mib=mib), hint=hint)
     return path
 
 
@@ -299,9 +302,8 @@ def valid_for(value: str, origin: str) -> int:
     """Seconds the token printed must stay valid: whole, at most MAX_VALID_FOR."""
     if not (re.fullmatch(r"[0-9]{1,5}", value) and int(value) <= MAX_VALID_FOR):
         raise ConfigError(
-            f"{origin}: '{value}' must be a whole number of seconds from 0 to {MAX_VALID_FOR}",
-            hint="WeChat's tokens live 7200 s: ask for no more than the job needs, e.g. 3900 "
-            "for an hourly job",
+            msg("config.valid_for", origin=origin, value=value, most=MAX_VALID_FOR),
+            hint=msg("config.valid_for.hint"),
         )
     return int(value)
 
@@ -309,8 +311,8 @@ def valid_for(value: str, origin: str) -> int:
 def _retries(value: str, origin: str) -> int:
     if not (re.fullmatch(r"[0-9]{1,2}", value) and int(value) <= MAX_RETRIES):
         raise ConfigError(
-            f"{origin}: '{value}' must be a whole number from 0 to {MAX_RETRIES}",
-            hint=f"the default is {DEFAULT_RETRIES}",
+            msg("config.retries", origin=origin, value=value, most=MAX_RETRIES),
+            hint=msg("config.retries.hint", retries=DEFAULT_RETRIES),
         )
     return int(value)
 
@@ -323,18 +325,21 @@ def flag(value: bool, origin: str) -> tuple[str, str]:
 def _yes_no(value: str, origin: str) -> bool:
     answers = configparser.ConfigParser.BOOLEAN_STATES  # yes/no, true/false, on/off, 1/0
     if value.lower() not in answers:
-        raise ConfigError(f"{origin}: '{value}' must be yes or no", hint="the default is no")
+        raise ConfigError(
+            msg("config.yes_no", origin=origin, value=value), hint=msg("config.yes_no.hint")
+        )
     return answers[value.lower()]
 
 
 def _seconds(value: str, origin: str) -> float:
-    hint = f"the default is {DEFAULT_TIMEOUT:g}"
+    hint = msg("config.timeout.hint", seconds=DEFAULT_TIMEOUT)
     try:
         seconds = float(value if value.isascii() else "not ASCII")  # Python reads "٣" as 3
     except ValueError:
-        raise ConfigError(f"{origin}: '{value}' is not a number of seconds", hint=hint) from None
+        raise ConfigError(msg("config.timeout", origin=origin, value=value), hint=hint) from None
     if not 0 < seconds <= http.MAX_TIMEOUT:  # also refuses nan and inf
         raise ConfigError(
-            f"{origin}: '{value}' must be more than 0 and at most {http.MAX_TIMEOUT}", hint=hint
+            msg("config.timeout.range", origin=origin, value=value, most=http.MAX_TIMEOUT),
+            hint=hint,
         )
     return seconds

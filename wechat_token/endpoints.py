@@ -106,42 +106,37 @@ def parse_response(response: Response, field: str = "access_token") -> AccessTok
     trouble = 500 <= status <= 599  # the server's trouble, which may pass; a 4xx will not
     if _is_page(response):  # named, not quoted: a page is not ours to print
         raise ResponseError(
-            f"HTTP {status}: a web page, not WeChat's answer ({web_page(response)})",
+            msg("endpoints.web_page", status=status, page=web_page(response)),
             transient=trouble,
             hint=msg("hint.server_trouble" if trouble else "hint.portal"),
         )
     if status != 200:
+        hint = msg("hint.server_trouble") if trouble else ""
+        if 300 <= status <= 399:  # WeChat's API never redirects: a login page does, or a proxy
+            hint = msg("hint.portal")
         raise ResponseError(
-            f"HTTP {status} instead of 200",
-            quoted=output,
-            transient=trouble,
-            # WeChat's API never redirects
-            hint=msg("hint.server_trouble")
-            if trouble
-            else msg("hint.portal")
-            if 300 <= status <= 399
-            else "",
+            msg("endpoints.not_200", status=status), quoted=output, transient=trouble, hint=hint
         )
     if not output.strip():
-        raise ResponseError("empty response (HTTP 200 with no body)")
+        raise ResponseError(msg("endpoints.empty"))
     try:
         jsoninfo = json.loads(output)  # $jsoninfo = json_decode($output, true);
     except (ValueError, RecursionError):  # not JSON, not UTF-8, or absurdly nested
-        raise ResponseError("response is not JSON", quoted=output) from None
+        raise ResponseError(msg("endpoints.not_json"), quoted=output) from None
     if not isinstance(jsoninfo, dict):
-        raise ResponseError("response is not a JSON object", quoted=output)
+        raise ResponseError(msg("endpoints.not_object"), quoted=output)
     errcode = jsoninfo.get("errcode", 0)
     if errcode != 0:  # {"errcode":40013,"errmsg":"invalid appid"} comes with HTTP 200
         errmsg = jsoninfo.get("errmsg", "")
         if not whole_number(errcode) or not isinstance(errmsg, str):
-            raise ResponseError("malformed error answer", quoted=output)
+            raise ResponseError(msg("endpoints.malformed_error"), quoted=output)
         raise WeChatAPIError(errcode, errmsg)
     value = jsoninfo.get(field)  # $access_token = $jsoninfo["access_token"];
     expires_in = jsoninfo.get("expires_in")
     if not isinstance(value, str) or not USABLE.fullmatch(value):
-        raise ResponseError(f"no usable {field} in the response", quoted=output)
+        raise ResponseError(msg("endpoints.no_field", field=field), quoted=output)
     if not whole_number(expires_in) or expires_in <= 0:
-        raise ResponseError("no usable expires_in in the response", quoted=output)
+        raise ResponseError(msg("endpoints.no_field", field="expires_in"), quoted=output)
     return AccessToken(value, min(expires_in, MAX_EXPIRES_IN))  # 10**400 is not a lifetime
 
 
@@ -160,10 +155,12 @@ def _is_page(response: Response) -> bool:
 
 def web_page(response: Response) -> str:
     """A web page named by its type, size and title: enough to recognise a login page."""
-    kind = response.content_type.split(";")[0].strip() or "no Content-Type"
+    kind = response.content_type.split(";")[0].strip() or msg("endpoints.no_content_type")
     title = _TITLE.search(response.output)
     named = title and " ".join(title[1].decode("utf-8", "replace").split())[:80]
-    return f"{kind}, {len(response.output)} bytes" + (f", titled {named!r}" if named else "")
+    if named:
+        return msg("endpoints.titled_page", kind=kind, size=len(response.output), title=repr(named))
+    return msg("endpoints.page", kind=kind, size=len(response.output))
 
 
 def realm(api_base: str) -> str:

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from wechat_token.endpoints import MAX_EXPIRES_IN, USABLE, Endpoint, whole_number
 from wechat_token.errors import ConfigError
 from wechat_token.files import read_small_file
-from wechat_token.lock import CACHE_WAYS_OUT
+from wechat_token.lock import cache_ways_out
+from wechat_token.messages import msg
 
 CACHE_MARGIN = 300  # seconds: a cached token with less left than this is not reused
 
@@ -49,17 +50,17 @@ def reusable(entry: CacheEntry, wanted: CacheEntry, now: float, valid_for: float
     `wanted` describes the credential asked for (its value and times are not looked at).
     """
     if (entry.appid, entry.endpoint) != (wanted.appid, wanted.endpoint):
-        return "it is for another AppID or endpoint"
+        return msg("entry.other_account")
     if entry.realm != wanted.realm:
-        return f"it is for {entry.realm}"
+        return msg("entry.other_realm", realm=entry.realm)
     if entry.secret_sha256 != wanted.secret_sha256:
-        return "it was fetched with another AppSecret"
+        return msg("entry.other_secret")
     left = entry.expires_at - now
     kept = margin(entry.expires_in)
     if not kept < left <= entry.expires_in:
-        return f"it has {max(left, 0):.0f} s left, and {kept:.0f} s is the margin"
+        return msg("entry.within_margin", left=max(left, 0), kept=kept)
     if left <= valid_for:
-        return f"it has {left:.0f} s left, and --valid-for asks for {valid_for:.0f} s"
+        return msg("entry.short_of_valid_for", left=left, valid_for=valid_for)
     return ""
 
 
@@ -86,24 +87,23 @@ def account(entry: CacheEntry) -> str:
 def read_entry(path: str, log: Callable[[str], None]) -> CacheEntry | None:
     """The entry in the cache file; None, with a note, if there is none or it is damaged."""
     try:
-        raw = read_small_file(path, "the cache file", CACHE_WAYS_OUT)[0]
+        raw = read_small_file(path, msg("cache_file"), cache_ways_out())[0]
         if raw.strip() and not raw.startswith(b'{"appid":'):  # never written by this tool
             raise ConfigError(
-                f"{path} is not a cache file: refusing to replace what it holds",
-                hint="name another file with --cache-file (is it --config that was meant?)",
+                msg("entry.not_a_cache_file", path=path), hint=msg("entry.not_a_cache_file.hint")
             )
         entry = CacheEntry(**json.loads(raw))  # TypeError: missing or unknown fields
     except FileNotFoundError:
-        log(f"cache: nothing in {path} yet")
+        log(msg("entry.nothing_yet", path=path))
         return None
     except OSError as error:
         raise ConfigError(
-            f"cannot read the cache {path}: {error.strerror}", hint=CACHE_WAYS_OUT
+            msg("entry.unreadable", path=path, error=error.strerror), hint=cache_ways_out()
         ) from None
     except (ValueError, RecursionError, TypeError):  # one of ours, damaged: replaced
         entry = None
     if entry is None or not _well_formed(entry):
-        log(f"cache: {path} is a damaged entry; it will be replaced")
+        log(msg("entry.damaged", path=path))
         return None
     return entry
 

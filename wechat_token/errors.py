@@ -33,7 +33,9 @@ class WeChatTokenError(Exception):
 
     def __str__(self) -> str:
         message = str(self.args[0]) if self.args else ""
-        return message if self.quoted is None else f"{message}: {_excerpt(self.quoted)}"
+        if self.quoted is None:
+            return message
+        return msg("quoted", message=message, excerpt=_excerpt(self.quoted))
 
     def scrub(self, secret: str) -> None:
         """Mask the AppSecret in all this error shows. The quoted text is masked whole,
@@ -41,7 +43,8 @@ class WeChatTokenError(Exception):
         and the message is masked again: the excerpt's escapes may have made a new run."""
         if self.quoted is not None:
             message = str(self.args[0]) if self.args else ""
-            self.args = (f"{message}: {_excerpt(redact(self.quoted, secret))}",)
+            excerpt = _excerpt(redact(self.quoted, secret))
+            self.args = (msg("quoted", message=message, excerpt=excerpt),)
             self.quoted = None
         self.args = tuple(clean(str(arg), secret) for arg in self.args)
         self.hint = clean(self.hint, secret)

@@ -13,6 +13,7 @@ from wechat_token.endpoints import (
     token_request,
 )
 from wechat_token.errors import ResponseError, WeChatTokenError
+from wechat_token.messages import msg
 from wechat_token.redact import clean, redact
 
 DEFAULT_TIMEOUT = 10.0  # seconds for each request
@@ -40,19 +41,19 @@ def fetch(
 
     url, body = token_request(endpoint, api_base, appid, secret, force_refresh, access_token)
     cacert = cacert or http.certifi_bundle()
-    note(f"{endpoint.method} {url}")
-    note(f"CA bundle: {cacert}")
+    note(msg("fetch.request", method=endpoint.method, url=url))
+    note(msg("fetch.cacert", cacert=cacert))
     if (in_use := http.proxy_in_use(proxy, os.environ)) is not None:
-        note(f"proxy: {http.proxy_shown(in_use[0])}{in_use[1]}")
+        note(msg("fetch.proxy", proxy=http.proxy_shown(in_use[0]), origin=in_use[1]))
     try:
         response = http.request(url, cacert, timeout, body, proxy)
-        note(f"HTTP {response.status} from {response.address}")
-        note("time since start: " + response.timings)
+        note(msg("fetch.status", status=response.status, address=response.address))
+        note(msg("fetch.timings", timings=response.timings))
         token = parse_response(response, endpoint.field)
         value = token.access_token
         if redact(redact(value, secret), access_token) != value:  # never print the secret
-            held = "the AppSecret or the access_token" if access_token else "the AppSecret"
-            raise ResponseError(f"the {endpoint.field} in the answer holds {held}: refused")
+            held = "fetch.holds_secret_or_token" if access_token else "fetch.holds_secret"
+            raise ResponseError(msg(held, field=endpoint.field))
         return token
     except WeChatTokenError as error:
         error.scrub(secret)  # a caller may log the exception: keep it safe to print

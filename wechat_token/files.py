@@ -6,6 +6,7 @@ import os
 import stat
 
 from wechat_token.errors import ConfigError
+from wechat_token.messages import msg
 
 MAX_FILE = 64 * 1024  # bytes: the most read from a config or cache file
 NONBLOCK = getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)  # POSIX: never wait
@@ -15,19 +16,20 @@ def refuse_odd_file(
     path: str, what: str, info: os.stat_result | None = None, hint: str = ""
 ) -> None:
     """Refuse a FIFO, device or folder where a small regular file belongs: reading one
-    would block, or never end. A file that does not exist yet is fine."""
+    would block, or never end. A file that does not exist yet is fine. `what` names the
+    file in the messages, in the reader's language ("the config file", msg(...))."""
     if info is None:
         try:
             info = os.stat(path)
         except (OSError, ValueError):  # missing (fine), or unusable: open() will say
             return
     if not stat.S_ISREG(info.st_mode):
-        kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
-        raise ConfigError(f"{what} {path} is {kind}", hint=hint or "point it at a regular file")
+        kind = "files.folder" if stat.S_ISDIR(info.st_mode) else "files.not_regular"
+        raise ConfigError(msg(kind, what=what, path=path), hint=hint or msg("files.regular_hint"))
     if info.st_size > MAX_FILE:
         raise ConfigError(
-            f"{what} {path} is larger than {MAX_FILE // 1024} KiB: not ours",
-            hint=hint or "point it at the right file",
+            msg("files.too_large", what=what, path=path, kib=MAX_FILE // 1024),
+            hint=hint or msg("files.right_file_hint"),
         )
 
 

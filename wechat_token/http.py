@@ -106,10 +106,10 @@ def certifi_bundle() -> str:
 
 def missing(package: str, error: ImportError) -> ConfigError:
     """pycurl or certifi cannot be imported: one line that says how to install it."""
+    command = f"python -m pip install {package}"  # typed as it is, in any language
     return ConfigError(
-        f"{package} cannot be imported ({error}); install it: python -m pip install {package}",
-        hint="a fetch needs pycurl and certifi (pip install -r requirements.txt); "
-        "a cached token needs neither",
+        msg("http.missing", package=package, error=error, command=command),
+        hint=msg("http.missing_hint"),
     )
 
 
@@ -141,17 +141,17 @@ def _let_python_run(*_progress: int) -> None:
 
 
 def _timings(c: pycurl.Curl) -> str:
-    """libcurl's timers, each counted from the start of the request."""
+    """libcurl's timers, in ms, each counted from the start of the request."""
     import pycurl
 
-    timers = [
-        ("DNS", pycurl.NAMELOOKUP_TIME),
-        ("connect", pycurl.CONNECT_TIME),
-        ("TLS handshake", pycurl.APPCONNECT_TIME),
-        ("first byte", pycurl.STARTTRANSFER_TIME),
-        ("total", pycurl.TOTAL_TIME),
-    ]
-    return ", ".join(f"{name} {c.getinfo(info) * 1000:.1f} ms" for name, info in timers)
+    timers = {
+        "dns": pycurl.NAMELOOKUP_TIME,
+        "connect": pycurl.CONNECT_TIME,
+        "tls": pycurl.APPCONNECT_TIME,
+        "first_byte": pycurl.STARTTRANSFER_TIME,
+        "total": pycurl.TOTAL_TIME,
+    }
+    return msg("http.timings", **{name: c.getinfo(info) * 1000 for name, info in timers.items()})
 
 
 # --- libcurl's failures, as errors a user can act on -----------------------------------
@@ -181,33 +181,33 @@ def _transport_error(
         timed_out = code == pycurl.E_OPERATION_TIMEDOUT
         return _proxy_error(proxy_shown(in_use[0]), target, tunnel, message, timeout, timed_out)
     if buffer.too_large:
-        return ResponseError(f"response larger than {MAX_BODY // 1024} KiB from {host}: refused")
+        return ResponseError(msg("http.too_large", kib=MAX_BODY // 1024, host=host))
     if code == pycurl.E_PEER_FAILED_VERIFICATION:
-        problem, hint = _tls_problem(c, host, cacert, message)
-        return TLSError(problem + "; nothing was sent", hint=hint)
+        problem, hint = _tls_problem(c, message)
+        return TLSError(msg(problem, host=host, cacert=cacert, message=message), hint=msg(hint))
     if code == pycurl.E_SSL_CONNECT_ERROR and "wrong version number" in message:
         # OpenSSL's words for an answer that is not TLS at all: plain http on that port
         return TLSError(
-            f"{host} answered without TLS (plain http?): {message}",
-            hint="check the port in the API base: it must be the server's https port",
+            msg("http.plain_http", host=host, message=message), hint=msg("http.plain_http_hint")
         )
     if code == pycurl.E_SSL_CONNECT_ERROR:
-        return TLSError(f"TLS handshake with {host} failed: {message}")
+        return TLSError(msg("http.handshake", host=host, message=message))
     if code == pycurl.E_URL_MALFORMAT:  # Python accepted it, libcurl does not
         return ConfigError(
-            f"libcurl cannot use the URL {url.partition('?')[0]}: {message}",
-            hint="write the API base like https://api.weixin.qq.com",
+            msg("http.bad_url", url=url.partition("?")[0], message=message),
+            hint=msg("http.bad_url_hint"),
         )
     if code == pycurl.E_SSL_CACERT_BADFILE:
         return ConfigError(
-            f"cannot use CA bundle {cacert}: {message}",
-            hint="give a PEM file of CA certificates, or leave --cacert out to use certifi's",
+            msg("http.bad_cacert", cacert=cacert, message=message),
+            hint=msg("http.bad_cacert_hint"),
         )
     if code == pycurl.E_OPERATION_TIMEDOUT and not c.getinfo(pycurl.APPCONNECT_TIME):
         # Not connected (TLS included) when the time ran out: the connect timeout's doing
         connect = round(min(timeout, CONNECT_TIMEOUT), 2)
         return TransportError(
-            f"no connection to {host} within {connect:g} s: {message}", transient=True
+            msg("http.no_connection", host=host, seconds=connect, message=message),
+            transient=True,
         )
     return _network_error(int(code), message, host, timeout)
 
@@ -217,10 +217,11 @@ def _network_error(code: int, message: str, host: str, timeout: float) -> Transp
     import pycurl
 
     if code in (pycurl.E_PARTIAL_FILE, pycurl.E_RECV_ERROR):
-        return TransportError(f"the answer from {host} was cut off: {message}", transient=True)
+        return TransportError(msg("http.cut_off", host=host, message=message), transient=True)
     if code == pycurl.E_OPERATION_TIMEDOUT:
+        seconds = round(timeout, 2)
         return TransportError(
-            f"no answer from {host} within {round(timeout, 2):g} s: {message}", transient=True
+            msg("http.no_answer", host=host, seconds=seconds, message=message), transient=True
         )
     can_pass = (
         pycurl.E_COULDNT_RESOLVE_HOST,
@@ -229,39 +230,31 @@ def _network_error(code: int, message: str, host: str, timeout: float) -> Transp
         pycurl.E_SEND_ERROR,
     )
     check = {
-        pycurl.E_COULDNT_RESOLVE_HOST: f"check this machine's DNS (getent hosts {host})",
-        pycurl.E_COULDNT_CONNECT: f"check the route and firewall from this machine to {host}",
+        pycurl.E_COULDNT_RESOLVE_HOST: "http.check_dns",
+        pycurl.E_COULDNT_CONNECT: "http.check_route",
     }
     return TransportError(
-        f"request to {host} failed: {message} (curl error {code})",
+        msg("http.failed", host=host, message=message, code=code),
         transient=code in can_pass,
-        hint=f"{check[code]}; where the web is reached only through a proxy, set "
-        "https_proxy, or proxy in config.ini"
-        if code in check
-        else "",
+        hint=msg(check[code], host=host) if code in check else "",
     )
 
 
-def _tls_problem(c: pycurl.Curl, host: str, cacert: str, message: str) -> tuple[str, str]:
-    """Say which of the usual certificate failures this was, and what to do about it."""
+def _tls_problem(c: pycurl.Curl, message: str) -> tuple[str, str]:
+    """Which of the usual certificate failures this was, and what to do about it: the
+    keys of the message ({host}, {cacert}, {message}) and of its hint."""
     import pycurl
 
     result = c.getinfo(pycurl.SSL_VERIFYRESULT)  # OpenSSL's X509_V_ERR_* code
-    clock = "check this machine's clock and time zone (date -u); if it is right, try later"
     if result == 10:
-        return f"TLS: the certificate of {host} has expired", clock
+        return "http.tls_expired", "http.clock_hint"
     if result == 9:
-        return f"TLS: the certificate of {host} is not valid yet", clock
+        return "http.tls_not_yet_valid", "http.clock_hint"
     if result in (2, 18, 19, 20, 21):
-        return f"TLS: the certificate of {host} is not from a CA in {cacert} (untrusted CA)", (
-            "behind a corporate proxy that re-signs TLS, give its CA with --cacert; "
-            "elsewhere, something is posing as WeChat: do not turn verification off"
-        )
+        return "http.tls_untrusted", "http.tls_untrusted_hint"
     if "subject name" in message or "host name" in message:
-        return f"TLS: the certificate is not for {host} (wrong hostname)", (
-            "check --api-base: it must name the host the certificate is for"
-        )
-    return f"TLS: the certificate of {host} failed verification: {message}", msg("hint.tls")
+        return "http.tls_wrong_host", "http.tls_wrong_host_hint"
+    return "http.tls_failed", "hint.tls"
 
 
 def _proxy_error(
@@ -269,34 +262,23 @@ def _proxy_error(
 ) -> TransportError:
     """The proxy could not be reached, did not answer, or would not open a tunnel to
     `where`. Only a 5xx is retried: the proxy could not reach WeChat, its backup may do."""
+    said = {"proxy": shown, "where": where, "answer": answer, "message": message}
     if answer == 407:
-        return ProxyError(
-            f"the proxy {shown} wants a user and password (HTTP 407) to reach {where}",
-            hint="write them in the proxy's URL, http://user:password@host:port; if they are "
-            "there, they are not the right ones",
-        )
+        return ProxyError(msg("http.proxy_407", **said), hint=msg("http.proxy_407_hint"))
     if 300 <= answer <= 399:  # a redirect to a login page, most likely
-        return ProxyError(
-            f"the proxy {shown} answered HTTP {answer} instead of opening a tunnel to {where}",
-            hint=msg("hint.portal"),
-        )
+        return ProxyError(msg("http.proxy_redirect", **said), hint=msg("hint.portal"))
     if answer:  # 403: not allowed; 502 and the like: the proxy could not reach WeChat
         return ProxyError(
-            f"the proxy {shown} refused the tunnel to {where}: HTTP {answer}",
+            msg("http.proxy_refused", **said),
             transient=answer >= 500,
-            hint=f"ask the proxy's administrator to allow {where}, or use another proxy "
-            "(--no-proxy for none)",
+            hint=msg("http.proxy_refused_hint", where=where),
         )
     if timed_out:
         return ProxyError(
-            f"no answer from the proxy {shown} within {round(timeout, 2):g} s: {message}",
-            hint="check the proxy's address and port, and that it speaks HTTP (or the scheme "
-            "in its URL); --no-proxy ignores https_proxy",
+            msg("http.proxy_timeout", seconds=round(timeout, 2), **said),
+            hint=msg("http.proxy_timeout_hint"),
         )
-    return ProxyError(
-        f"cannot connect to the proxy {shown}: {message}",
-        hint="check the proxy's address and that it runs; --no-proxy ignores https_proxy",
-    )
+    return ProxyError(msg("http.proxy_unreachable", **said), hint=msg("http.proxy_down_hint"))
 
 
 # --- URLs: an API base, a proxy, and how a proxy is shown -------------------------------
@@ -322,11 +304,7 @@ def matched_url(pattern: re.Pattern[str], value: str) -> re.Match[str] | None:
 def checked_proxy(value: str, origin: str) -> str:
     """A proxy URL, as curl takes it: [scheme://][user:password@]host[:port]."""
     if matched_url(PROXY_URL, value) is None:  # not echoed: see proxy_shown
-        raise ConfigError(
-            f"{origin}: not a proxy URL; refusing",
-            hint="write it like http://proxy.example.com:3128 or http://user:password@host:port; "
-            "%-encode any '@', '/' or ':' in the password, and letters beyond ASCII",
-        )
+        raise ConfigError(msg("http.not_proxy", origin=origin), hint=msg("http.not_proxy_hint"))
     return value
 
 
@@ -340,10 +318,10 @@ def proxy_in_use(proxy: str | None, environ: Mapping[str, str]) -> tuple[str, st
     """The URL of the proxy libcurl will use, and where it was set; None for none."""
     if proxy is None:  # libcurl's own lookup, in its order (no_proxy may exempt a host)
         exempt = environ.get("no_proxy") or environ.get("NO_PROXY")
-        unless = "; not for the hosts in no_proxy" if exempt else ""
+        where = "http.proxy_env_exempt" if exempt else "http.proxy_env"
         for name in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
             if environ.get(name):
-                return environ[name], f" ({name} in the environment{unless})"
+                return environ[name], msg(where, name=name)
         return None
     return (proxy, "") if proxy else None
 
@@ -352,7 +330,7 @@ def proxy_shown(url: str) -> str:
     """A proxy's URL as messages show it, [scheme://][user:***@]host[:port]; a value that is
     not a proxy URL is not shown at all: where its password ends cannot be told."""
     if matched_url(PROXY_URL, url) is None:
-        return "(a value that is not a proxy URL)"
+        return msg("http.not_proxy_shown")
     password = _proxy_password(url)
     return url.replace(f":{password}@", ":***@", 1) if password else url
 

@@ -12,11 +12,11 @@ import re
 from collections.abc import Callable
 
 from wechat_token.errors import ConfigError
+from wechat_token.messages import msg
 from wechat_token.redact import redact
 
 NONCE_LENGTH = 16  # characters of letters and digits, from `secrets`
 _PLAIN = re.compile(r"[\x21-\x7e]{1,4096}")  # printable ASCII, no spaces: a ticket, a nonce
-_HINT = "see docs/jssdk.md for what wx.config signs"
 
 
 def jsapi_signature(*, ticket: str, noncestr: str, timestamp: int | str, url: str) -> str:
@@ -34,7 +34,7 @@ def jsapi_signature(*, ticket: str, noncestr: str, timestamp: int | str, url: st
 def _checked(ticket: str, noncestr: str, timestamp: int | str, url: str) -> str:
     """The string to sign, from values checked one by one."""
     if not isinstance(ticket, str) or not _PLAIN.fullmatch(ticket):
-        raise ConfigError("ticket must be printable ASCII with no spaces", hint=_HINT)
+        raise ConfigError(msg("jssdk.bad_ticket"), hint=msg("jssdk.hint"))
     check_page("" if noncestr is None else noncestr, timestamp, url)  # None: not one to sign
     page = url.split("#", 1)[0]
     return f"jsapi_ticket={ticket}&noncestr={noncestr}&timestamp={int(timestamp)}&url={page}"
@@ -44,27 +44,25 @@ def check_page(noncestr: object, timestamp: object, url: object) -> None:
     """What a signature needs besides the ticket, checked before the ticket is fetched:
     a bad argument costs no request. A ConfigError for anything that cannot be signed."""
     if noncestr is not None and not (isinstance(noncestr, str) and _PLAIN.fullmatch(noncestr)):
-        raise ConfigError("noncestr must be printable ASCII with no spaces", hint=_HINT)
+        raise ConfigError(msg("jssdk.bad_noncestr"), hint=msg("jssdk.hint"))
     small = isinstance(timestamp, int) and not isinstance(timestamp, bool) and timestamp < 10**12
     text = str(timestamp) if small or isinstance(timestamp, str) else ""
     if timestamp is not None and not re.fullmatch(r"[0-9]{1,12}", text):
-        raise ConfigError("timestamp must be a whole number of seconds", hint=_HINT)
+        raise ConfigError(msg("jssdk.bad_timestamp"), hint=msg("jssdk.hint"))
     if not isinstance(url, str) or not url.isprintable() or not url.split("#", 1)[0]:
-        raise ConfigError("url must be the page's URL, printable, before any #", hint=_HINT)
+        raise ConfigError(msg("jssdk.bad_url"), hint=msg("jssdk.hint"))
 
 
-def url_warnings(url: str) -> list[str]:
-    """What in `url` is a known cause of "config:invalid signature", for -v and warnings."""
+def url_warnings(url: str) -> list[tuple[bool, str]]:
+    """What in `url` is a known cause of "config:invalid signature", for -v and warnings:
+    (serious, text) pairs. A #fragment is not serious: it is left out, as it should be."""
     said = []
     if "#" in url:
-        said.append("the #fragment is not signed: signing the URL without it")
+        said.append((False, msg("jssdk.fragment")))
     if re.match(r"(?i)https?%3A", url):
-        said.append(
-            "the URL looks percent-encoded as a whole (https%3A%2F%2F...): sign it as the "
-            "page's address bar shows it, decoded"
-        )
+        said.append((True, msg("jssdk.percent_encoded")))
     elif not re.match(r"(?i)https?://", url):
-        said.append("the URL has no http:// or https://: sign the page's full URL")
+        said.append((True, msg("jssdk.no_scheme")))
     return said
 
 

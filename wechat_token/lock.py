@@ -18,15 +18,20 @@ from collections.abc import Callable
 
 from wechat_token.errors import ConfigError, TransportError
 from wechat_token.files import NONBLOCK, refuse_odd_file
+from wechat_token.messages import msg
 
 LOCK_POLL = 0.02  # seconds between looks at a lock another caller holds
 MIN_WAIT = 0.1  # seconds before its deadline that a caller stops waiting for the lock
-CACHE_WAYS_OUT = "choose another with --cache-file, or run with --no-cache"
 _held: set[int] = set()  # the lock descriptors this process holds
 
 
 class LockHeld(TransportError):
     """Another caller still held the lock when this one's wait ended."""
+
+
+def cache_ways_out() -> str:
+    """The hint for a cache file that cannot be used."""
+    return msg("lock.ways_out")
 
 
 def lock(
@@ -48,22 +53,23 @@ def lock(
     long the lock has been held. Release it with unlock().
     """
     try:
-        refuse_odd_file(path, "the cache file", hint=CACHE_WAYS_OUT)
+        refuse_odd_file(path, msg("cache_file"), hint=cache_ways_out())
         os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)  # 0700 if new
         import fcntl  # POSIX only
 
         flags = os.O_RDWR | os.O_CREAT | NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
         fd = os.open(path + ".lock", flags, 0o600)  # never through a link
     except ImportError:
-        log("cache: no file locking on this system (no fcntl): using the cache unlocked")
+        log(msg("lock.no_fcntl"))
         return None
     except OSError as error:
         raise ConfigError(
-            f"cannot use the cache {path}: {error.filename}: {error.strerror}",
-            hint=CACHE_WAYS_OUT,
+            msg("lock.cannot_use", path=path, file=error.filename, reason=error.strerror),
+            hint=cache_ways_out(),
         ) from None
     try:
-        refuse_odd_file(path + ".lock", "the cache's lock file", os.fstat(fd), CACHE_WAYS_OUT)
+        what = msg("lock.lock_file")
+        refuse_odd_file(path + ".lock", what, os.fstat(fd), cache_ways_out())
         waited = False
         while True:
             try:
@@ -73,18 +79,17 @@ def lock(
                 return fd
             except BlockingIOError:  # another caller is fetching: wait for its answer
                 if not waited:
-                    log(f"cache: another caller holds {path}.lock: waiting for its answer")
+                    log(msg("lock.waiting", path=path))
                     waited = True
                 now = clock()
                 taken, ends = _times(fd)
                 later = ends > time.time() + deadline - now  # it may hold it past my end
                 if now > deadline - MIN_WAIT or (later and now > (alone_at or deadline)):
                     held = max(time.time() - taken, 0)
-                    message = f"another caller has held {path}.lock for {held:.1f} s"
-                    raise LockHeld(message) from None
+                    raise LockHeld(msg("lock.held", path=path, seconds=held)) from None
                 sleep(LOCK_POLL)
             except OSError as error:  # e.g. a network file system without locks
-                log(f"cache: cannot lock {path}.lock ({error.strerror}): using the cache unlocked")
+                log(msg("lock.no_lock", path=path, reason=error.strerror))
                 unlock(fd)
                 return None
     except BaseException:

@@ -11,6 +11,7 @@ import time
 
 from wechat_token import __version__
 from wechat_token.errors import WeChatAPIError, WeChatTokenError
+from wechat_token.messages import msg
 from wechat_token.redact import clean, redact
 
 PROG = "wechat-token"
@@ -24,9 +25,6 @@ class OutputError(WeChatTokenError):
 
 class BrokenPipe(OutputError):
     hint_key = "hint.broken_pipe"
-
-
-STDOUT_CLOSED = "stdout is closed: there is nowhere to print the token"
 
 
 class Output:
@@ -71,16 +69,16 @@ class Output:
             line = fields  # a token (printable ASCII, never a piece of the secret), or --help
         try:
             if stream is None:
-                raise OutputError(STDOUT_CLOSED)
+                raise OutputError(msg("output.stdout_closed"))
             stream.write(line + "\n")
             stream.flush()  # a closed pipe shows up here, inside main(), not at exit
         except BrokenPipeError:  # the reader went away (`| head -c0`)
             _discard(stream)
-            raise BrokenPipe("stdout was closed before the output was written") from None
+            raise BrokenPipe(msg("output.broken_pipe")) from None
         except (OSError, ValueError) as error:  # a full disk, an I/O error, a closed file
             _discard(stream)
             reason = getattr(error, "strerror", None) or str(error)
-            raise OutputError(f"cannot write to stdout: {reason}") from None
+            raise OutputError(msg("output.cannot_write", reason=reason)) from None
 
     def _shown(self, value: str | int | bool) -> str | int | bool:
         """A field as --json shows it: cleaned; and *** if its JSON form (where \u00e9 is

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 
 from wechat_token.endpoints import AccessToken
 from wechat_token.errors import TransportError, WeChatAPIError, WeChatTokenError
+from wechat_token.messages import msg
 
 DEFAULT_RETRIES = 2  # extra attempts, only after failures that can pass
 MAX_RETRIES = 5
@@ -43,11 +44,12 @@ def with_retries(
             if number == retries or not worth_retrying(error) or out_of_time:
                 if type(error) is TransportError and error.transient:  # no answer: say from where
                     tried = dict.fromkeys(api_bases[: number + 1])  # each one once, in order
-                    error.hint = f"tried {' and '.join(tried)}: {error.hint}"
+                    bases = msg("and").join(tried)
+                    error.hint = msg("retry.tried", api_bases=bases, hint=error.hint)
                 raise
             following = api_bases[(number + 1) % len(api_bases)]
-            log(f"attempt {number + 1} of {retries + 1} failed: {error}")
-            log(f"next attempt in {wait:g} s, via {following}")
+            log(msg("retry.failed", number=number + 1, attempts=retries + 1, error=error))
+            log(msg("retry.next", seconds=wait, api_base=following))
         sleep(wait)
         number += 1
 

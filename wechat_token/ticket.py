@@ -22,6 +22,7 @@ from wechat_token.cache import (
 )
 from wechat_token.endpoints import TOKEN, TOKEN_REFUSED, AccessToken, Endpoint
 from wechat_token.errors import WeChatAPIError
+from wechat_token.messages import msg
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, which mypy reads as True: typing costs 9 ms a run
 
@@ -74,21 +75,19 @@ def cached_ticket(
             )
         except WeChatAPIError as error:
             if error.errcode not in TOKEN_REFUSED:
-                error.hint = _HINTS.get(error.errcode, error.hint)
+                _own_hint(error)
                 raise
-            invalidates = _INVALIDATES if settings.endpoint == TOKEN else ""
-            log(
-                f"getticket: errcode {error.errcode}: the access_token it was given is no "
-                f"longer good; replacing it, once{invalidates}"
-            )
+            # a new token from /cgi-bin/token invalidates the others' (a stable one does not)
+            key = "ticket.replacing" if settings.endpoint == TOKEN else "ticket.replacing_stable"
+            log(msg(key, errcode=error.errcode))
         try:
             return fetch_with_retries(
                 ticket_settings, log, deadline, clock=clock, sleep=sleep, access_token=token(used)
             )
         except WeChatAPIError as error:  # asked once more, never again
-            error.hint = _HINTS.get(error.errcode, error.hint)
+            _own_hint(error)
             if error.errcode in TOKEN_REFUSED:  # a token fetched just now: not a stale one
-                error.hint = _REFUSED_AGAIN
+                error.hint = msg("ticket.refused_again")
                 error.kept = MAX_KEPT  # and no new token for 5 minutes
             raise
 
@@ -103,17 +102,11 @@ def cached_ticket(
     )
 
 
-_HINTS = {  # getticket's own; WeChat's other errcodes keep the token's hints
-    45009: "getticket's daily quota is spent (it is small: about 10,000 a day): keep the "
-    "ticket cached and shared, as this tool does, and see where else it is fetched; the "
-    "quota is reset at midnight, Beijing time",
-    40097: "getticket refused its arguments: type must be jsapi or wx_card",
-}
-_REFUSED_AGAIN = (
-    "getticket refused a token fetched just now: check that the AppID and AppSecret are of "
-    "the account whose JS-SDK this is, and that nothing else replaces its token all the time"
-)
-_INVALIDATES = (
-    " (a new token from /cgi-bin/token invalidates the one other programs hold, within "
-    "5 minutes; --stable does not)"
-)
+# getticket's own hints (messages keys); WeChat's other errcodes keep the token's hints
+_HINTS = {45009: "ticket.hint.45009", 40097: "ticket.hint.40097"}
+
+
+def _own_hint(error: WeChatAPIError) -> None:
+    """Give getticket's refusal getticket's hint, where it has one of its own."""
+    if error.errcode in _HINTS:
+        error.hint = msg(_HINTS[error.errcode])

@@ -28,17 +28,6 @@ if TYPE_CHECKING:
 LANGUAGES = {"en": en.MESSAGES, "zh": zh.MESSAGES}
 
 
-def _merge_parts() -> None:  # TEMPORARY, while the messages move: _en_*.py, _zh_*.py
-    import importlib
-    import pkgutil
-
-    for part in pkgutil.iter_modules(__path__):
-        if part.name[:4] in ("_en_", "_zh_"):
-            module = importlib.import_module(f"{__name__}.{part.name}")
-            LANGUAGES[part.name[1:3]].update(module.MESSAGES)
-
-
-_merge_parts()
 _chosen: list[str] = []  # the language use() set; empty: the locale's
 
 
@@ -53,6 +42,11 @@ def from_locale(environ: Mapping[str, str]) -> str:
 def language() -> str:
     """The language messages are written in now: use()'s, else the locale's."""
     return _chosen[-1] if _chosen else from_locale(os.environ)
+
+
+def chosen() -> str | None:
+    """The language use() set, or None: the locale's (to put back what use() changed)."""
+    return _chosen[-1] if _chosen else None
 
 
 def use(name: str | None) -> None:
