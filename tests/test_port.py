@@ -9,12 +9,14 @@ timeout, so no test can hang. The masking promise is checked in-process with Hyp
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import io
 import json
 import os
 import re
 import shutil
+import string
 import subprocess
 import sys
 import time
@@ -30,7 +32,7 @@ from hypothesis import strategies as st
 
 import fetch_token as port
 
-from fake_wechat import APPID, SECRET, FakeWeChat
+from fake_wechat import APPID, ERRMSG, SECRET, FakeWeChat
 
 PORT = Path(__file__).resolve().parent.parent / "fetch_token.py"
 RUN_TIMEOUT = 20  # seconds; the port bounds itself well below this
@@ -648,3 +650,162 @@ def test_a_ca_bundle_path_that_holds_the_secret_is_masked(folder: Path, fake: Fa
         f"error: ca_bundle: no file {folder.resolve() / 'keys'}/***.pem",
         "hint: name a PEM file",
     ]
+
+
+# -- under a Chinese locale, every message in Chinese ---------------------------------------------
+
+
+def _templates(node: ast.expr, assigned: dict[str, list[ast.expr]]) -> set[str]:
+    """The templates an expression of the port can be: a literal, either branch of an `if`,
+    HINTS.get()'s values and default, a local name's values, a module constant's (a template
+    or a dict of them)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return {node.value}
+    if isinstance(node, ast.IfExp):
+        return _templates(node.body, assigned) | _templates(node.orelse, assigned)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):  # HINTS.get(k, d)
+        assert node.func.attr == "get", ast.unparse(node)
+        return _templates(node.func.value, assigned) | _templates(node.args[1], assigned)
+    assert isinstance(node, ast.Name), f"line {node.lineno}: which template is this?"
+    if node.id in assigned:
+        return set().union(*(_templates(value, assigned) for value in assigned[node.id]))
+    value = getattr(port, node.id)
+    return set(value.values()) if isinstance(value, dict) else {value}
+
+
+def _assigned(function: ast.FunctionDef) -> dict[str, list[ast.expr]]:
+    """Each local name of a function, and every value assigned to it (`a, b = x, y` too)."""
+    assigned: dict[str, list[ast.expr]] = {}
+    for node in ast.walk(function):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                pairs = [(target, node.value)]
+                if isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple):
+                    pairs = list(zip(target.elts, node.value.elts, strict=True))
+                for name, value in pairs:
+                    if isinstance(name, ast.Name):
+                        assigned.setdefault(name.id, []).append(value)
+    return assigned
+
+
+def english_templates() -> set[str]:
+    """Every English template the port prints: each Failure's error and hint, and say()'s
+    own (the usage line); not the error and hint main() renders, which are Failure's."""
+    found = set()
+    for function in ast.parse(PORT.read_text(encoding="utf-8")).body:
+        if not isinstance(function, ast.FunctionDef):
+            continue
+        assigned = _assigned(function)
+        for call in ast.walk(function):
+            if isinstance(call, ast.Call) and isinstance(call.func, ast.Name):
+                if call.func.id == "Failure":
+                    found |= _templates(call.args[1], assigned) | _templates(call.args[2], assigned)
+                elif call.func.id == "say" and getattr(call.args[0], "id", "") not in assigned:
+                    found |= _templates(call.args[0], assigned)
+    return found
+
+
+def test_every_english_message_of_the_port_has_a_chinese_one_and_back() -> None:
+    english = english_templates()
+    assert len(english) > 30  # the resolver found them, not none
+    assert sorted(english - set(port.ZH)) == []
+    assert sorted(set(port.ZH) - english) == []
+
+
+def fields(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+
+
+# Three ASCII words in a row make an English phrase (as in test_messages.py).
+ENGLISH = re.compile(r"[A-Za-z]+(?:'[a-z]+)?(?: [A-Za-z]+(?:'[a-z]+)?){2,}")
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+@pytest.mark.parametrize("english", sorted(port.ZH))
+def test_a_chinese_message_of_the_port_has_the_same_fields_and_no_english(english: str) -> None:
+    chinese = port.ZH[english]
+    assert fields(chinese) == fields(english)
+    text = re.sub(r"\{[^{}]*\}", " ", chinese)
+    assert ENGLISH.findall(text) == []
+    assert CJK.search(text), chinese
+
+
+# libcurl's words: after the port's full-width colon, up to its full-width parenthesis
+LIBCURL = r"(?<=\uff1a)[^\uff08]+"
+CLOSED = "https://127.0.0.1:{closed_port}"  # a port that refuses connections
+
+
+@pytest.mark.parametrize(
+    ("config", "behaviour", "code", "outside"),
+    [
+        pytest.param(None, "ok", 2, "", id="no-config-ini"),
+        pytest.param("appsecret = x", "ok", 2, "", id="config-ini-not-ini"),
+        pytest.param({"appsecret": None}, "ok", 2, "", id="no-appsecret"),
+        pytest.param({"appid": "your-appid-here"}, "ok", 2, "", id="appid-placeholder"),
+        pytest.param({"appsecret": f'"{SECRET}"'}, "ok", 2, "", id="quoted-appsecret"),
+        pytest.param({"appsecret": "Q7zXw9VtQ7zXw9V"}, "ok", 2, "", id="appsecret-15-characters"),
+        pytest.param({"api_base": "http://127.0.0.1:1"}, "ok", 2, "", id="api-base-http"),
+        pytest.param({"ca_bundle": "no-such.pem"}, "ok", 2, "", id="no-ca-bundle"),
+        pytest.param({"timeout": "ten"}, "ok", 2, "", id="timeout-not-a-number"),
+        *(
+            pytest.param({}, errcode, 1, re.escape(ERRMSG[errcode]), id=str(errcode))
+            for errcode in (40164, 40013, 40125, -1, 45009)
+        ),
+        pytest.param({"ca_bundle": None}, "ok", 3, LIBCURL, id="untrusted-certificate"),
+        pytest.param({"api_base": CLOSED}, "ok", 3, LIBCURL, id="connection-refused"),
+        pytest.param({}, "huge", 3, "", id="huge"),
+        pytest.param({}, "502", 3, "", id="http-502"),
+        pytest.param({}, "html", 3, "", id="web-page"),
+        pytest.param({}, (200, b"not json"), 3, "", id="not-json"),
+        pytest.param({}, (200, b'{"expires_in": 7200}'), 3, "", id="no-access-token"),
+    ],
+)
+def test_under_a_chinese_locale_each_failure_is_told_in_chinese(
+    folder: Path,
+    fake: FakeWeChat,
+    closed_port: int,
+    config: dict[str, str | None] | str | None,
+    behaviour: str | int | tuple[int, bytes],
+    code: int,
+    outside: str,
+) -> None:
+    """The error: and hint: lines in Chinese, with no English phrase but the text from outside
+    (WeChat's errmsg, libcurl's message), quoted as it came."""
+    if config is None:
+        (folder / "config.ini").unlink()
+    elif isinstance(config, str):
+        (folder / "config.ini").write_text(config + "\n", encoding="utf-8")
+    else:
+        settings = {"api_base": fake.base_url, "ca_bundle": "fake-ca.pem", **config}
+        api_base = (settings["api_base"] or "").format(closed_port=closed_port)
+        write_config(folder, **{**settings, "api_base": api_base})
+    fake.behaviour = behaviour
+    done = run(folder, LANG="zh_CN.UTF-8")
+    assert (done.returncode, done.stdout) == (code, "")
+    error, hint = done.stderr.splitlines()
+    assert (error[:7], hint[:6]) == ("error: ", "hint: ")
+    error, quoted = re.subn(outside or "^$", " ", error[7:], count=1)
+    assert quoted == bool(outside), done.stderr  # the errmsg, libcurl's words: as they came
+    for text in (error, hint[6:]):
+        assert CJK.search(text), done.stderr
+        assert ENGLISH.findall(text) == [], done.stderr
+
+
+def test_under_a_chinese_locale_the_usage_line_is_chinese(folder: Path) -> None:
+    done = run(folder, "-h", LANG="zh_CN.UTF-8")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == "用法：python fetch_token.py（不带参数；说明见文件开头的文档字符串）\n"
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [{"LC_ALL": "zh_CN.UTF-8", "LANG": "C.UTF-8"}, {"LC_MESSAGES": "zh_TW.UTF-8", "LANG": "C"}],
+)
+def test_the_first_locale_variable_set_decides(
+    folder: Path, monkeypatch: pytest.MonkeyPatch, environ: dict[str, str]
+) -> None:
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    assert port.say(port.USAGE).startswith("用法：")
+    monkeypatch.setenv("LC_ALL", "en_US.UTF-8")  # LC_ALL first: English again
+    assert port.say(port.USAGE) == port.USAGE
