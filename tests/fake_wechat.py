@@ -105,7 +105,8 @@ class FakeWeChat:
         # getticket's own behaviour: "ok", an errcode, or a list of them, one per request
         self.ticket_behaviour: str | int | list[str | int] = "ok"
         self.tickets_issued = 0
-        self.log: Callable[[str], object] | None = None  # told each request and its answer
+        # told each request ("GET /cgi-bin/token") and what it was answered
+        self.log: Callable[[str, str], object] | None = None
         self._lock = threading.Lock()  # handlers run in threads
         self._stop = threading.Event()
         self._context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -155,7 +156,7 @@ class FakeWeChat:
     def tell(self, request: Request, answered: str) -> None:
         """Log a request and what it is answered, just before the answer is sent."""
         if self.log:  # the path alone: the query holds the secret
-            self.log(f"{request.method} {request.path}, answered {answered}")
+            self.log(f"{request.method} {request.path}", answered)
 
     def answer(self, handler: _Handler, request: Request) -> None:
         with self._lock:
@@ -424,6 +425,120 @@ STOP_SIGNALS = tuple(
 )
 
 
+# What the demo and the served fake say, in English and in Chinese: the same keys and
+# {fields} in both (test_demo). The tool's own output, which they show, is the tool's.
+NARRATION_EN = {
+    "demo.intro": (
+        "A fake WeChat is serving {url}, with a certificate from a throwaway CA.\n"
+        "{config} holds its account, address and CA.\n"
+        "Each step runs the real wechat-token command against it.\n"
+        "The commands below use this fake and folder, which are gone when the demo ends.\n"
+        "For a fake that stays up, and a command to try against it, run:\n"
+        "  {serve}"
+    ),
+    "step.token": "A token, over TLS verified with the fake's CA; -v shows each step",
+    "step.cached": "The same command again: the token comes from the cache",
+    "step.json": "--json, for programs: the same token, marked as cached",
+    "step.refused": (
+        "WeChat refuses (the fake is told to): this machine's IP is not on the whitelist"
+    ),
+    "step.impostor": "An impostor: a server whose certificate is not from that CA",
+    "note.exit": "exit {code}",
+    "note.expected": "expected {code}",
+    "note.the_fake": "the fake",
+    "note.that_server": "that server",
+    "note.got_none": "{name} got no request",
+    "note.got_one": "{name} got 1 request",
+    "note.got_many": "{name} got {count} requests",
+    "note.and": "; ",
+    "note.notes": "({notes})",
+    "note.still_running": "(still running after {seconds} s: stopped it)",
+    "demo.failed": "\nStep {steps} did not go as expected.",
+    "demo.and": ", ",
+    "demo.done": "\nEvery step went as expected. Next:",
+    "next.serve": "serves a fake until Ctrl-C, to try things yourself",
+    "next.tests": "runs the tests, which drive the tool the same way",
+    "next.readme": "explains each line, and how to use a real account",
+    "serve.serving": (
+        "fake WeChat serving {url}, with a certificate from a throwaway CA\n"
+        "  its CA:    {ca}\n"
+        "  config:    {config} (the fake account, this address, this CA)\n"
+        "  behaviour: {behaviour}\n"
+        "\n"
+        "In another terminal, from this folder:\n"
+        "  {command}\n"
+        "\n"
+        "Start it with --behaviour 40164 (or -1, 45009, html, hang, ...) to make it misbehave.\n"
+        "Ctrl-C stops it and deletes the folder.\n"
+    ),
+    "serve.then": " then ",
+    "serve.got": "fake WeChat got: {asked}, answered {answer}",
+    "serve.stopped": "stopped",
+    "interrupted": "interrupted",
+}
+NARRATION_ZH = {
+    "demo.intro": (
+        "模拟微信服务器已在 {url} 启动，证书由临时生成的 CA 签发。\n"
+        "{config} 里是它的账号、地址和 CA。\n"
+        "下面每一步都用真正的 wechat-token 命令去请求它。\n"
+        "演示结束时，模拟服务器会停止，这个文件夹也会删除，所以下面的命令到时就不能再用了。\n"
+        "想要一个一直运行的模拟服务器，再拿一条命令来试，请运行：\n"
+        "  {serve}"
+    ),
+    "step.token": "获取 access_token，用模拟服务器的 CA 做证书校验；-v 显示每一步",
+    "step.cached": "再运行一次同样的命令：这次 access_token 来自缓存",
+    "step.json": "--json，供程序读取：还是那个 access_token，并标明来自缓存",
+    "step.refused": "微信拒绝请求（模拟服务器被设定成这样）：本机 IP 不在「API IP 白名单」中",
+    "step.impostor": "冒充微信的服务器：它的证书不是由那个 CA 签发的",
+    "note.exit": "退出码 {code}",
+    "note.expected": "应为 {code}",
+    "note.the_fake": "模拟服务器",
+    "note.that_server": "那个服务器",
+    "note.got_none": "{name}没有收到请求",
+    "note.got_one": "{name}收到了 1 个请求",
+    "note.got_many": "{name}收到了 {count} 个请求",
+    "note.and": "；",
+    "note.notes": "（{notes}）",
+    "note.still_running": "（运行 {seconds} 秒后仍未结束：已将它停止）",
+    "demo.failed": "\n第 {steps} 步没有按预期进行。",
+    "demo.and": "、",
+    "demo.done": "\n每一步都符合预期。接下来：",
+    "next.serve": "启动一个模拟服务器，一直运行到按下 Ctrl-C，方便自己动手试",
+    "next.tests": "运行测试，测试也是这样驱动这个工具的",
+    "next.readme": "逐行解释这个工具，以及怎样用真实的账号",
+    "serve.serving": (
+        "模拟微信服务器正在 {url} 上运行，证书由临时生成的 CA 签发\n"
+        "  CA 证书：  {ca}\n"
+        "  配置文件： {config}（模拟账号、这个地址、这个 CA）\n"
+        "  行为：     {behaviour}\n"
+        "\n"
+        "在另一个终端里，从当前目录运行：\n"
+        "  {command}\n"
+        "\n"
+        "启动时加上 --behaviour 40164（或 -1、45009、html、hang 等）可以让它故意出错。\n"
+        "按 Ctrl-C 停止它，并删除这个文件夹。\n"
+    ),
+    "serve.then": "，然后 ",
+    "serve.got": "模拟微信服务器收到 {asked}，答复：{answer}",
+    "serve.stopped": "已停止",
+    "interrupted": "已中断",
+}
+
+
+def _chinese(environ: Mapping[str, str]) -> bool:
+    """Whether the reader's locale is Chinese: the first of LC_ALL, LC_MESSAGES and LANG
+    that is set (as gettext reads them) starts with "zh"."""
+    locale = next(
+        (environ[name] for name in ("LC_ALL", "LC_MESSAGES", "LANG") if environ.get(name)), ""
+    )
+    return locale.startswith("zh")
+
+
+def _say(key: str, /, **fields: object) -> str:
+    """The narration `key` in the reader's language, its {fields} filled in."""
+    return (NARRATION_ZH if _chinese(os.environ) else NARRATION_EN)[key].format(**fields)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo (--demo), or serve the fake until Ctrl-C."""
     parser = argparse.ArgumentParser(
@@ -460,7 +575,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return demo(playground)
             return serve(playground, args.behaviour or ["ok"])
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(_say("interrupted"), file=sys.stderr)
         return 130
     except OSError as error:  # the port is taken, the temp folder cannot be written...
         print(f"error: {error}", file=sys.stderr)
@@ -556,26 +671,25 @@ def serve(playground: _Playground, behaviours: list[Behaviour]) -> int:
     """Serve until Ctrl-C (KeyboardInterrupt), printing how to use the fake and each request."""
     fake = playground.fake
     fake.behaviour = list(behaviours)  # one per request, the last one repeated
-    fake.log = lambda line: print(f"fake WeChat got: {line}", flush=True)
+    fake.log = lambda asked, answer: print(
+        _say("serve.got", asked=asked, answer=answer), flush=True
+    )
     try:  # from the first line printed, Ctrl-C says "stopped", on a line of its own
         sys.stdout.write(  # one write: print() would write the last newline separately
-            f"fake WeChat serving {fake.base_url}, with a certificate from a throwaway CA\n"
-            f"  its CA:    {playground.ca_file}\n"
-            f"  config:    {playground.config} (the fake account, this address, this CA)\n"
-            f"  behaviour: {' then '.join(map(str, behaviours))}\n"
-            "\n"
-            "In another terminal, from this folder:\n"
-            f"  {shlex.join(playground.command('-v'))}\n"
-            "\n"
-            "Start it with --behaviour 40164 (or -1, 45009, html, hang, ...)"
-            " to make it misbehave.\n"
-            "Ctrl-C stops it and deletes the folder.\n"
+            _say(
+                "serve.serving",
+                url=fake.base_url,
+                ca=playground.ca_file,
+                config=playground.config,
+                behaviour=_say("serve.then").join(map(str, behaviours)),
+                command=shlex.join(playground.command("-v")),
+            )
         )
         sys.stdout.flush()
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
-        print("stopped", flush=True)
+        print(_say("serve.stopped"), flush=True)
     return 0
 
 
@@ -593,29 +707,19 @@ def demo(playground: _Playground) -> int:
     # The same fake, but with a certificate from a CA that the config's ca_bundle lacks.
     with FakeWeChat(trustme.CA().issue_cert("127.0.0.1", "localhost")) as impostor:
         steps = [
-            _Step("A token, over TLS verified with the fake's CA; -v shows each step", ("-v",), 0),
-            _Step("The same command again: the token comes from the cache", ("-v",), 0, "ok", fake),
-            _Step("--json, for programs: the same token, marked as cached", ("--json",), 0),
+            _Step(_say("step.token"), ("-v",), 0),
+            _Step(_say("step.cached"), ("-v",), 0, "ok", fake),
+            _Step(_say("step.json"), ("--json",), 0),
+            _Step(_say("step.refused"), ("--no-cache",), 1, 40164),
             _Step(
-                "WeChat refuses (the fake is told to): this machine's IP is not on the whitelist",
-                ("--no-cache",),
-                1,
-                40164,
-            ),
-            _Step(
-                "An impostor: a server whose certificate is not from that CA",
+                _say("step.impostor"),
                 ("--no-cache", "--api-base", impostor.base_url),
                 3,
                 untouched=impostor,
             ),
         ]
         print(
-            f"A fake WeChat is serving {fake.base_url}, with a certificate from a throwaway CA.\n"
-            f"{playground.config} holds its account, address and CA.\n"
-            "Each step runs the real wechat-token command against it.\n"
-            "The commands below use this fake and folder, which are gone when the demo ends.\n"
-            "For a fake that stays up, and a command to try against it, run:\n"
-            f"  {_serve_command()}"
+            _say("demo.intro", url=fake.base_url, config=playground.config, serve=_serve_command())
         )
         failed = [
             str(number)
@@ -623,32 +727,25 @@ def demo(playground: _Playground) -> int:
             if not _run_step(number, step, playground)
         ]
     if failed:
-        print(f"\nStep {', '.join(failed)} did not go as expected.")
+        print(_say("demo.failed", steps=_say("demo.and").join(failed)))
         return 1
     next_steps = [
-        (_serve_command(), "serves a fake until Ctrl-C, to try things yourself"),
-        (
-            f"{_short(sys.executable)} -m pytest",
-            "runs the tests, which drive the tool the same way",
-        ),
+        (_serve_command(), _say("next.serve")),
+        (f"{_short(sys.executable)} -m pytest", _say("next.tests")),
         _readme(os.environ),
     ]
     width = max(len(command) for command, _ in next_steps)
-    print("\nEvery step went as expected. Next:")
+    print(_say("demo.done"))
     for command, what in next_steps:
         print(f"  {command:{width}}   {what}")
     return 0
 
 
 def _readme(environ: Mapping[str, str]) -> tuple[str, str]:
-    """The README in the reader's language: Chinese where the locale is (LC_ALL, then
-    LC_MESSAGES, then LANG, as gettext reads them)."""
-    locale = next(
-        (environ[name] for name in ("LC_ALL", "LC_MESSAGES", "LANG") if environ.get(name)), ""
-    )
-    if locale.startswith("zh"):
-        return ("README.zh-CN.md", "逐行解释这个工具，以及怎样用真实的账号")
-    return ("README.md", "explains each line, and how to use a real account")
+    """The README in the reader's language, and what it is for."""
+    if _chinese(environ):
+        return ("README.zh-CN.md", NARRATION_ZH["next.readme"])
+    return ("README.md", NARRATION_EN["next.readme"])
 
 
 def _serve_command() -> str:
@@ -686,7 +783,7 @@ def _run_step(number: int, step: _Step, playground: _Playground) -> bool:
         except subprocess.TimeoutExpired:
             child.kill()
             child.communicate()
-            print(f"(still running after {CHILD_TIMEOUT} s: stopped it)")
+            print(_say("note.still_running", seconds=CHILD_TIMEOUT))
             return False
         except BaseException:  # Ctrl-C, or a stop signal: the child goes first, then the folder
             child.kill()
@@ -694,16 +791,17 @@ def _run_step(number: int, step: _Step, playground: _Playground) -> bool:
             raise
     done = subprocess.CompletedProcess(command, child.returncode, output)
     print(done.stdout, end="")
-    notes = [f"exit {done.returncode}"]
+    notes = [_say("note.exit", code=done.returncode)]
     ok = done.returncode == step.exit_code
     if not ok:
-        notes.append(f"expected {step.exit_code}")
+        notes.append(_say("note.expected", code=step.exit_code))
     if watched:
         got = len(watched.requests) - seen
-        name = "the fake" if watched is playground.fake else "that server"
-        notes.append(f"{name} got {'no' if got == 0 else got} request{'s' * (got > 1)}")
+        name = _say("note.the_fake" if watched is playground.fake else "note.that_server")
+        key = "note.got_none" if got == 0 else "note.got_one" if got == 1 else "note.got_many"
+        notes.append(_say(key, name=name, count=got))
         ok = ok and got == 0
-    print(f"({'; '.join(notes)})")
+    print(_say("note.notes", notes=_say("note.and").join(notes)))
     return ok
 
 

@@ -14,6 +14,7 @@ import shlex
 import signal
 import socket
 import ssl
+import string
 import subprocess
 import sys
 import tempfile
@@ -466,3 +467,90 @@ def test_the_demo_points_at_the_readme_in_the_readers_language(
     environ: dict[str, str], readme: str
 ) -> None:
     assert fake_wechat._readme(environ)[0] == readme
+
+
+# -- its own lines in the reader's language -------------------------------------------------------
+
+
+def _fields(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+
+
+def test_the_narration_has_the_same_keys_and_fields_in_both_languages() -> None:
+    english, chinese = fake_wechat.NARRATION_EN, fake_wechat.NARRATION_ZH
+    assert sorted(english) == sorted(chinese)
+    assert {key: _fields(text) for key, text in chinese.items()} == {
+        key: _fields(text) for key, text in english.items()
+    }
+
+
+# Three ASCII words in a row make an English phrase (as in test_messages.py).
+ENGLISH = re.compile(r"[A-Za-z]+(?:'[a-z]+)?(?: [A-Za-z]+(?:'[a-z]+)?){2,}")
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _assert_chinese(lines: list[str]) -> None:
+    for line in lines:
+        assert CJK.search(line), line
+        assert ENGLISH.findall(line) == [], line
+
+
+@pytest.fixture
+def chinese(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fake program, as _fake_program() starts it, under a Chinese locale."""
+    monkeypatch.setitem(CLEAN_ENV, "LANG", "zh_CN.UTF-8")
+
+
+@pytest.mark.usefixtures("chinese")
+def test_under_a_chinese_locale_the_demo_narrates_in_chinese(tmp_path: Path) -> None:
+    """Its own lines in Chinese; the tool's lines it shows are the tool's, not asserted here."""
+    with _fake_program("--demo", cwd=tmp_path) as proc:
+        try:
+            out, err = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+    OUTPUTS.extend((out, err))
+    assert (proc.returncode, err) == (0, "")
+    lines = out.splitlines()
+    titles = [line for line in lines if re.match(r"\d\. ", line)]
+    notes = [line for line in lines if re.fullmatch(r"（.*）", line)]
+    assert notes == [
+        "（退出码 0）",
+        "（退出码 0；模拟服务器没有收到请求）",
+        "（退出码 0）",
+        "（退出码 1）",
+        "（退出码 3；那个服务器没有收到请求）",
+    ]
+    done = lines.index("每一步都符合预期。接下来：")
+    next_steps = [line.rsplit("   ", 1)[1] for line in lines[done + 1 :]]
+    assert lines[-1].startswith("  README.zh-CN.md ")
+    assert (len(titles), len(next_steps)) == (5, 3)
+    assert lines[5] == f"  {SERVE_FAKE}"
+    _assert_chinese([*lines[:5], *titles, *notes, lines[done], *next_steps])
+
+
+@pytest.mark.usefixtures("chinese")
+def test_under_a_chinese_locale_the_served_fake_narrates_in_chinese(tmp_path: Path) -> None:
+    stopped = _stopped_once_it_prints(signum=signal.SIGTERM, cwd=tmp_path, timeout=10)
+    assert (stopped.code, stopped.err) == (0, "")
+    lines = stopped.head + stopped.rest.splitlines()
+    command = shlex.join([*COMMAND, "--config", f"{stopped.folder}/config.ini", "-v"])
+    assert (lines[6], lines[-1]) == (f"  {command}", "已停止")
+    _assert_chinese([line for number, line in enumerate(lines) if line and number != 6])
+    assert not os.path.exists(stopped.folder)
+
+
+def test_under_a_chinese_locale_the_demo_says_in_chinese_when_a_step_goes_wrong(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = tmp_path / "fetch_token.py"
+    script.write_text(ALWAYS_SUCCEEDS, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    with fake_wechat._Playground(command=[sys.executable, str(script)]) as playground:
+        code = fake_wechat.demo(playground)
+    out = capsys.readouterr().out
+    OUTPUTS.append(out)
+    assert code == 1
+    assert "（退出码 0；应为 1）" in out.splitlines()
+    assert out.splitlines()[-1] == "第 4、5 步没有按预期进行。"
