@@ -787,6 +787,22 @@ def test_a_console_that_cannot_show_chinese_gets_escapes(
     )
 
 
+def test_a_chinese_locale_on_a_console_that_cannot_show_chinese_gets_english(
+    cli: CLI, fake: FakeWeChat, env: pytest.MonkeyPatch
+) -> None:
+    """Chinese written as \\u escapes reads worse than English: a Chinese locale on an
+    ASCII console gets English, unless --lang zh asks for Chinese all the same."""
+    env.setenv("LANG", "zh_CN.UTF-8")
+    env.setenv("PYTHONIOENCODING", "ascii")
+    fake.behaviour = 40013
+    first = "error: errcode 40013: invalid appid"
+    assert _run(cli).err.splitlines()[0] == first
+    chinese = _run(cli, "--lang", "zh").err.splitlines()[0]
+    assert chinese.startswith(r"error: \u5fae\u4fe1")  # 微信返回 errcode 40013
+    env.setenv("PYTHONIOENCODING", "gb18030")  # a Chinese Windows console's: it can
+    assert _run(cli).err.splitlines()[0] != first
+
+
 # --- Failure kinds, for a monitor -----------------------------------------------------------
 
 

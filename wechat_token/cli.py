@@ -23,7 +23,7 @@ from wechat_token.endpoints import API_BASE, BACKUP_API_BASE, TICKETS, USABLE
 from wechat_token.errors import ConfigError, WeChatAPIError, WeChatTokenError
 from wechat_token.jssdk import check_page, url_warnings, wx_config_fields
 from wechat_token.messages import msg
-from wechat_token.output import PROG, BrokenPipe, Output, OutputError
+from wechat_token.output import PROG, BrokenPipe, Output, OutputError, encodable
 from wechat_token.retry import DEFAULT_RETRIES, MAX_RETRIES, time_bound
 from wechat_token.ticket import cached_ticket
 
@@ -261,6 +261,8 @@ def _choose_language(argv: list[str]) -> None:
             raise ConfigError(problem, hint=msg("cli.lang_hint"))
     if given:
         messages.use(given[-1])
+    elif messages.language() == "zh" and not encodable("微信", sys.stderr):
+        messages.use("en")  # a console that cannot show Chinese would show \u escapes
 
 
 class _ArgumentParser(argparse.ArgumentParser):

@@ -63,7 +63,7 @@ class Output:
         if isinstance(fields, dict):
             shown = {k: self._shown(v) for k, v in fields.items()}
             line = json.dumps(shown, ensure_ascii=False)
-            if not _encodable(line, stream):
+            if not encodable(line, stream):
                 line = json.dumps(shown)
         else:
             line = fields  # a token (printable ASCII, never a piece of the secret), or --help
@@ -131,7 +131,7 @@ class Output:
         return error
 
 
-def _encodable(text: str, stream: object) -> bool:
+def encodable(text: str, stream: object) -> bool:
     """Whether `stream` can take `text` as it is, in its encoding."""
     try:
         text.encode(getattr(stream, "encoding", None) or "utf-8")
