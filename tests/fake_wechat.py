@@ -479,17 +479,17 @@ NARRATION_EN = {
 NARRATION_ZH = {
     "demo.intro": (
         "模拟微信服务器已在 {url} 启动，证书由临时生成的 CA 签发。\n"
-        "{config} 里是它的账号、地址和 CA。\n"
-        "下面每一步都用真正的 wechat-token 命令去请求它。\n"
-        "演示结束时，模拟服务器会停止，这个文件夹也会删除，所以下面的命令到时就不能再用了。\n"
-        "想要一个一直运行的模拟服务器，再拿一条命令来试，请运行：\n"
+        "{config} 中是模拟服务器的账号、地址和 CA。\n"
+        "下面每一步都用真实的 wechat-token 命令访问这个模拟服务器。\n"
+        "下面的命令用到这个模拟服务器和这个目录：演示结束后，服务器会停止，目录会删除。\n"
+        "如果想要一个一直运行的模拟服务器，并得到一条可以对它试用的命令，请运行：\n"
         "  {serve}"
     ),
     "step.token": "获取 access_token，用模拟服务器的 CA 做证书校验；-v 显示每一步",
     "step.cached": "再运行一次同样的命令：这次 access_token 来自缓存",
     "step.json": "--json，供程序读取：还是那个 access_token，并标明来自缓存",
-    "step.refused": "微信拒绝请求（模拟服务器被设定成这样）：本机 IP 不在「API IP 白名单」中",
-    "step.impostor": "冒充微信的服务器：它的证书不是由那个 CA 签发的",
+    "step.refused": "微信拒绝了请求（模拟服务器特意这样设置）：本机 IP 不在「API IP 白名单」中",
+    "step.impostor": "冒充微信的服务器：其证书不是由上述 CA 签发的",
     "note.exit": "退出码 {code}",
     "note.expected": "应为 {code}",
     "note.the_fake": "模拟服务器",
@@ -499,13 +499,13 @@ NARRATION_ZH = {
     "note.got_many": "{name}收到了 {count} 个请求",
     "note.and": "；",
     "note.notes": "（{notes}）",
-    "note.still_running": "（运行 {seconds} 秒后仍未结束：已将它停止）",
-    "demo.failed": "\n第 {steps} 步没有按预期进行。",
+    "note.still_running": "（运行 {seconds} 秒后仍未结束：已强制停止）",
+    "demo.failed": "\n第 {steps} 步没有按预期进行",
     "demo.and": "、",
     "demo.done": "\n每一步都符合预期。接下来：",
     "next.serve": "启动一个模拟服务器，一直运行到按下 Ctrl-C，方便自己动手试",
     "next.tests": "运行测试，测试也是这样驱动这个工具的",
-    "next.readme": "逐行解释这个工具，以及怎样用真实的账号",
+    "next.readme": "逐行解释上面的输出，以及怎样使用真实的账号",
     "serve.serving": (
         "模拟微信服务器正在 {url} 上运行，证书由临时生成的 CA 签发\n"
         "  CA 证书：  {ca}\n"
@@ -515,11 +515,11 @@ NARRATION_ZH = {
         "在另一个终端里，从当前目录运行：\n"
         "  {command}\n"
         "\n"
-        "启动时加上 --behaviour 40164（或 -1、45009、html、hang 等）可以让它故意出错。\n"
-        "按 Ctrl-C 停止它，并删除这个文件夹。\n"
+        "启动时加上 --behaviour 40164（或 -1、45009、html、hang 等），可以让模拟服务器故意出错。\n"
+        "按 Ctrl-C 停止模拟服务器，并删除这个目录。\n"
     ),
     "serve.then": "，然后 ",
-    "serve.got": "模拟微信服务器收到 {asked}，答复：{answer}",
+    "serve.got": "模拟微信服务器收到 {asked}，返回 {answer}",
     "serve.stopped": "已停止",
     "interrupted": "已中断",
 }

@@ -553,4 +553,4 @@ def test_under_a_chinese_locale_the_demo_says_in_chinese_when_a_step_goes_wrong(
     OUTPUTS.append(out)
     assert code == 1
     assert "（退出码 0；应为 1）" in out.splitlines()
-    assert out.splitlines()[-1] == "第 4、5 步没有按预期进行。"
+    assert out.splitlines()[-1] == "第 4、5 步没有按预期进行"
