@@ -61,7 +61,7 @@ def read_config(path: str, must_exist: bool) -> tuple[dict[str, str], list[str]]
                 msg("config_file.comment", path=path, key=key),
                 hint=msg("config_file.comment.hint"),
             )
-    known = ", ".join(CONFIG_KEYS)
+    known = msg("list").join(CONFIG_KEYS)
     warnings = [
         msg("config_file.unknown_key", path=path, key=key, section=CONFIG_SECTION, known=known)
         for key in section

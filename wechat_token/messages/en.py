@@ -174,6 +174,7 @@ MESSAGES: dict[str, str] = {
     "retry.next": "next attempt in {seconds:g} s, via {api_base}",
     "retry.tried": "tried {api_bases}: {hint}",
     "and": " and ",  # between the API bases tried
+    "list": ", ",  # between the items of a list
     # --- files.py: {what} is the file's role, e.g. lock.cache_file --------------------------
     "files.folder": "{what} {path} is a folder",
     "files.not_regular": "{what} {path} is not a regular file",
@@ -326,7 +327,7 @@ MESSAGES: dict[str, str] = {
     ),
     "cache.ticket_unsaved": (
         "could not save the ticket in {path}: {why}; the old entry is removed, so the next "
-        "run fetches a new token"
+        "run fetches a new ticket"
     ),
     "cache.token_unsaved_stays": (
         "could not save the token in {path}: {why}; nor remove the old entry ({error}): the "
@@ -334,7 +335,7 @@ MESSAGES: dict[str, str] = {
     ),
     "cache.ticket_unsaved_stays": (
         "could not save the ticket in {path}: {why}; nor remove the old entry ({error}): the "
-        "next run may print the token this run replaced, which WeChat no longer accepts"
+        "next run may print the ticket this run replaced, which WeChat no longer accepts"
     ),
     "cache.same_token_back": (
         "WeChat handed back the very token that was refused; not forcing a refresh on "

@@ -149,6 +149,7 @@ MESSAGES: dict[str, str] = {
     "retry.next": "{seconds:g} 秒后通过 {api_base} 再次尝试",
     "retry.tried": "已尝试 {api_bases}：{hint}",
     "and": "、",
+    "list": "、",
     # --- files.py --------------------------------------------------------------------------
     "files.folder": "{what} {path} 是目录，不是文件",
     "files.not_regular": "{what} {path} 不是普通文件",
