@@ -160,11 +160,13 @@ def main() -> int:
 
 
 def say(template: str, **fields: object) -> str:
-    """The template, in Chinese (ZH's) if the locale is: the first of LC_ALL, LC_MESSAGES, LANG
-    that is set starts with "zh"; its {fields} filled in, {console} and {keys} too."""
+    """The template, in Chinese (ZH's) if the locale is (the first of LANGUAGE, LC_ALL,
+    LC_MESSAGES, LANG that is set starts with "zh", as gettext reads it) and stderr can show
+    Chinese; its {fields} filled in, {console} and {keys} too."""
     env = os.environ.get
-    locale = env("LC_ALL") or env("LC_MESSAGES") or env("LANG") or ""
-    text = ZH.get(template, template) if locale.startswith("zh") else template
+    locale = env("LANGUAGE") or env("LC_ALL") or env("LC_MESSAGES") or env("LANG") or ""
+    shows = "微信".encode(getattr(sys.stderr, "encoding", None) or "utf-8", "ignore")
+    text = ZH.get(template, template) if locale.startswith("zh") and shows else template
     return text.format(console=CONSOLE, keys=KEYS, **fields)
 
 

@@ -526,12 +526,13 @@ NARRATION_ZH = {
 
 
 def _chinese(environ: Mapping[str, str]) -> bool:
-    """Whether the reader's locale is Chinese: the first of LC_ALL, LC_MESSAGES and LANG
-    that is set (as gettext reads them) starts with "zh"."""
-    locale = next(
-        (environ[name] for name in ("LC_ALL", "LC_MESSAGES", "LANG") if environ.get(name)), ""
-    )
-    return locale.startswith("zh")
+    """Whether to narrate in Chinese, by the tool's rule: the reader's locale is Chinese
+    (the first of LANGUAGE, LC_ALL, LC_MESSAGES and LANG that is set starts with "zh", as
+    gettext reads it) and stdout can show Chinese (else English, not \\u escapes)."""
+    names = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
+    locale = next((environ[name] for name in names if environ.get(name)), "")
+    shows = "微信".encode(sys.stdout.encoding or "utf-8", "ignore")  # b"" where it cannot
+    return locale.startswith("zh") and shows != b""
 
 
 def _say(key: str, /, **fields: object) -> str:

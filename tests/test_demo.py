@@ -530,6 +530,23 @@ def test_under_a_chinese_locale_the_demo_narrates_in_chinese(tmp_path: Path) -> 
 
 
 @pytest.mark.usefixtures("chinese")
+def test_a_chinese_locale_on_a_console_that_cannot_show_chinese_gets_english(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the tool does: English, not a UnicodeEncodeError (nor \\u escapes)."""
+    monkeypatch.setitem(CLEAN_ENV, "PYTHONIOENCODING", "ascii")
+    with _fake_program("--demo", cwd=tmp_path) as proc:
+        try:
+            out, err = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+    OUTPUTS.extend((out, err))
+    assert (proc.returncode, err) == (0, "")
+    assert "\nEvery step went as expected. Next:\n" in out
+    assert out.isascii()
+
+
+@pytest.mark.usefixtures("chinese")
 def test_under_a_chinese_locale_the_served_fake_narrates_in_chinese(tmp_path: Path) -> None:
     stopped = _stopped_once_it_prints(signum=signal.SIGTERM, cwd=tmp_path, timeout=10)
     assert (stopped.code, stopped.err) == (0, "")

@@ -12,10 +12,10 @@ import pytest
 import trustme
 
 from wechat_token.errors import HINTED, SAME_HINT
-from wechat_token.messages import LANGUAGES, from_locale
+from wechat_token.messages import LANGUAGES, from_locale, use
 
 from conftest import CLI
-from fake_wechat import BEHAVIOURS, ERRMSG, FakeWeChat
+from fake_wechat import BEHAVIOURS, ERRMSG, SECRET, FakeWeChat
 
 PACKAGE = Path(__file__).resolve().parent.parent / "wechat_token"
 EN, ZH = LANGUAGES["en"], LANGUAGES["zh"]
@@ -69,11 +69,18 @@ def test_every_message_is_used_and_every_key_used_exists() -> None:
         ({"LC_ALL": "zh_CN.UTF-8", "LANG": "C"}, "zh"),
         ({"LC_ALL": "", "LANG": "zh_SG"}, "zh"),
         ({"LANG": "en_US.UTF-8"}, "en"),
+        ({"LANGUAGE": "zh_CN:en", "LC_ALL": "C"}, "zh"),  # as gettext: LANGUAGE first, a list
+        ({"LANGUAGE": "en_US:en", "LANG": "zh_CN.UTF-8"}, "en"),
         ({}, "en"),
     ],
 )
 def test_the_locale_decides_as_gettext_reads_it(environ: dict[str, str], language: str) -> None:
     assert from_locale(environ) == language
+
+
+def test_a_language_use_does_not_know_is_refused_unshown() -> None:
+    with pytest.raises(ValueError, match=r"^language: not one of en, zh$"):
+        use(SECRET)
 
 
 # --- No English under a Chinese locale ------------------------------------------------------

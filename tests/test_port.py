@@ -799,7 +799,11 @@ def test_under_a_chinese_locale_the_usage_line_is_chinese(folder: Path) -> None:
 
 @pytest.mark.parametrize(
     "environ",
-    [{"LC_ALL": "zh_CN.UTF-8", "LANG": "C.UTF-8"}, {"LC_MESSAGES": "zh_TW.UTF-8", "LANG": "C"}],
+    [
+        {"LC_ALL": "zh_CN.UTF-8", "LANG": "C.UTF-8"},
+        {"LC_MESSAGES": "zh_TW.UTF-8", "LANG": "C"},
+        {"LANGUAGE": "zh_CN:en", "LC_ALL": "C"},  # as gettext: LANGUAGE first, a list
+    ],
 )
 def test_the_first_locale_variable_set_decides(
     folder: Path, monkeypatch: pytest.MonkeyPatch, environ: dict[str, str]
@@ -807,5 +811,16 @@ def test_the_first_locale_variable_set_decides(
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
     assert port.say(port.USAGE).startswith("用法：")
-    monkeypatch.setenv("LC_ALL", "en_US.UTF-8")  # LC_ALL first: English again
+    monkeypatch.setenv("LANGUAGE", "en_US:en")  # LANGUAGE first: English again
     assert port.say(port.USAGE) == port.USAGE
+
+
+def test_a_chinese_locale_on_a_console_that_cannot_show_chinese_gets_english(
+    folder: Path,
+) -> None:
+    """English reads better than \\u escapes: Chinese only where stderr can show it."""
+    usage = "usage: python fetch_token.py  (no arguments; see its docstring)\n"
+    done = run(folder, "-h", process=True, LANG="zh_CN.UTF-8", PYTHONIOENCODING="ascii")
+    assert (done.returncode, done.stderr) == (2, usage)
+    done = run(folder, "-h", process=True, LANG="zh_CN.UTF-8", PYTHONIOENCODING="utf-8")
+    assert done.stderr.startswith("用法：")

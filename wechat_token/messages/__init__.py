@@ -9,8 +9,9 @@ English sentences themselves; two dicts need no build step, work from a source c
 are checked by mypy and ruff, and a missing key is a test failure rather than a silent
 fallback to English.
 
-The language is the user's locale, read as gettext reads it: the first of LC_ALL,
-LC_MESSAGES and LANG that is set; "zh..." is Chinese, anything else English. The command's
+The language is the user's locale, read as Python's gettext reads it: the first of
+LANGUAGE, LC_ALL, LC_MESSAGES and LANG that is set; "zh..." is Chinese, anything else
+English. The command's
 --lang, or use() in a program, overrides it.
 """
 
@@ -32,10 +33,10 @@ _chosen: list[str] = []  # the language use() set; empty: the locale's
 
 
 def from_locale(environ: Mapping[str, str]) -> str:
-    """ "zh" if the locale (LC_ALL, else LC_MESSAGES, else LANG) is Chinese, else "en"."""
-    locale = next(
-        (environ[name] for name in ("LC_ALL", "LC_MESSAGES", "LANG") if environ.get(name)), ""
-    )
+    """ "zh" if the locale is Chinese, as Python's gettext reads it: the first of LANGUAGE
+    (a list, zh_CN:en), LC_ALL, LC_MESSAGES and LANG that is set starts with "zh"."""
+    names = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
+    locale = next((environ[name] for name in names if environ.get(name)), "")
     return "zh" if locale.startswith("zh") else "en"
 
 
@@ -51,8 +52,8 @@ def chosen() -> str | None:
 
 def use(name: str | None) -> None:
     """Write messages in `name` ("en" or "zh") from now on; None: the locale's again."""
-    if name is not None and name not in LANGUAGES:
-        raise ValueError(f"language: {name!r} is not one of {', '.join(LANGUAGES)}")
+    if name is not None and name not in LANGUAGES:  # not echoed: it may be anything
+        raise ValueError(f"language: not one of {', '.join(LANGUAGES)}")
     _chosen[:] = [] if name is None else [name]
 
 
