@@ -198,6 +198,11 @@ def test_bad_options_are_a_config_error(
     with pytest.raises(wechat_token.ConfigError) as caught:
         TokenCache(APPID, SECRET, **arguments)  # type: ignore[arg-type]
     assert str(caught.value) == message
+    if {"timeout", "retries"} & set(options):  # the command's defaults are not TokenCache's
+        assert (
+            caught.value.hint
+            == "leave it out for the default; see docs/python.md for each argument"
+        )
 
 
 @pytest.mark.parametrize("which", ["appid", "secret"])

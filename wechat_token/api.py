@@ -280,9 +280,8 @@ def api_settings(
         }
         if not use_cache:
             given["cache_file"] = OFF_CACHE
-        return settings(
-            given, [(base, bases_origin) for base in api_bases], force_refresh, os.environ, []
-        )
+        bases = [(base, bases_origin) for base in api_bases]
+        return settings(given, bases, force_refresh, os.environ, [], python=True)
     except ConfigError as error:  # a value may be the secret, pasted in the wrong place
         error.scrub(secret if isinstance(secret, str) else "")
         raise

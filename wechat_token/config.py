@@ -120,10 +120,13 @@ def settings(
     environ: Mapping[str, str],
     warnings: list[str],
     where: str = "",
+    python: bool = False,
 ) -> Settings:
     """The one place where every setting is checked, for every entry point: `given` maps
     each key to (value as text, where it came from), or None if not given; `bases` are
-    the API bases, each with its origin. Anything wrong is a ConfigError."""
+    the API bases, each with its origin; `python`: given by a Python program, whose defaults
+    are its function's (a hint names the command's only to the command's user). Anything
+    wrong is a ConfigError."""
     for found in [*given.values(), *bases]:
         if found is not None and found not in (OFF_PROXY, OFF_CACHE):
             _check_plain(*found)
@@ -146,8 +149,8 @@ def settings(
         api_bases=tuple(_api_base(*base) for base in bases),
         cacert=_ca_bundle(*cacert) if cacert else None,
         proxy=None if proxy is None else proxy[0] and http.checked_proxy(*proxy),
-        timeout=_seconds(*timeout) if timeout else DEFAULT_TIMEOUT,
-        retries=_retries(*retries) if retries else DEFAULT_RETRIES,
+        timeout=_seconds(*timeout, python) if timeout else DEFAULT_TIMEOUT,
+        retries=_retries(*retries, python) if retries else DEFAULT_RETRIES,
         force_refresh=force_refresh,
         cache_file=default_cache_file(appid, endpoint, environ)
         if cache_file is None
@@ -308,11 +311,13 @@ def valid_for(value: str, origin: str) -> int:
     return int(value)
 
 
-def _retries(value: str, origin: str) -> int:
+def _retries(value: str, origin: str, python: bool = False) -> int:
     if not (re.fullmatch(r"[0-9]{1,2}", value) and int(value) <= MAX_RETRIES):
         raise ConfigError(
             msg("config.retries", origin=origin, value=value, most=MAX_RETRIES),
-            hint=msg("config.retries.hint", retries=DEFAULT_RETRIES),
+            hint=msg(
+                "config.defaults" if python else "config.retries.hint", retries=DEFAULT_RETRIES
+            ),
         )
     return int(value)
 
@@ -331,8 +336,8 @@ def _yes_no(value: str, origin: str) -> bool:
     return answers[value.lower()]
 
 
-def _seconds(value: str, origin: str) -> float:
-    hint = msg("config.timeout.hint", seconds=DEFAULT_TIMEOUT)
+def _seconds(value: str, origin: str, python: bool = False) -> float:
+    hint = msg("config.defaults" if python else "config.timeout.hint", seconds=DEFAULT_TIMEOUT)
     try:
         seconds = float(value if value.isascii() else "not ASCII")  # Python reads "٣" as 3
     except ValueError:
