@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 import trustme
+from hypothesis import given
+from hypothesis import strategies as st
 
 from wechat_token.errors import HINTED, SAME_HINT
-from wechat_token.messages import LANGUAGES, from_locale, use
+from wechat_token.messages import LANGUAGES, from_locale, msg, use
 
 from conftest import CLI
 from fake_wechat import BEHAVIOURS, ERRMSG, SECRET, FakeWeChat
@@ -190,3 +192,32 @@ def test_under_a_chinese_locale_every_failure_is_told_in_chinese(
             text = text.replace(said, " ")
         assert english_in(text) == [], line
         assert CJK.search(text), line
+
+
+# --- Any value fills a template as itself ---------------------------------------------------
+
+PLAIN = sorted(  # the messages whose placeholders take text (not a number's format)
+    key
+    for key in EN
+    if all(not spec for table in (EN, ZH) for _, _, spec, _ in string.Formatter().parse(table[key]))
+)
+
+
+@given(data=st.data())
+def test_any_text_fills_any_message_as_itself(data: st.DataObject) -> None:
+    """A value (a path, a server's text, what the user typed) is never read as a template:
+    braces, %s and {0} in it come out as they went in, in both languages."""
+    key = data.draw(st.sampled_from(PLAIN))
+    values = {
+        name: data.draw(st.text(alphabet="{}%s0!r: 中a", max_size=12), label=name)
+        for name in sorted(fields(EN[key]))
+    }
+    try:
+        for language in ("en", "zh"):
+            use(language)
+            said = msg(key, **values)
+            for name, value in values.items():
+                conversion = "{" + name + "!r}" in LANGUAGES[language][key]
+                assert (repr(value) if conversion else value) in said
+    finally:
+        use(None)
