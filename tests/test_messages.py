@@ -17,7 +17,7 @@ from wechat_token.errors import HINTED, SAME_HINT
 from wechat_token.messages import LANGUAGES, from_locale, msg, use
 
 from conftest import CLI
-from fake_wechat import BEHAVIOURS, ERRMSG, SECRET, FakeWeChat
+from fake_wechat import APPID, BEHAVIOURS, ERRMSG, SECRET, FakeWeChat
 
 PACKAGE = Path(__file__).resolve().parent.parent / "wechat_token"
 EN, ZH = LANGUAGES["en"], LANGUAGES["zh"]
@@ -192,6 +192,31 @@ def test_under_a_chinese_locale_every_failure_is_told_in_chinese(
             text = text.replace(said, " ")
         assert english_in(text) == [], line
         assert CJK.search(text), line
+
+
+@pytest.mark.parametrize(
+    ("config", "args"),
+    [
+        ("[wechat]\nappid = {appid}\nappsecret = {secret}\ntimout = 5\n", ()),  # 2 warnings
+        ("[wechat]\n", ("sign", "http://example.com/#x")),  # two warnings
+        ("[wechat]\n", ("ticket", "jsapi", "--force-refresh")),
+    ],
+)
+def test_under_a_chinese_locale_warnings_and_notes_are_chinese(
+    cli: CLI, env: pytest.MonkeyPatch, tmp_path: Path, config: str, args: tuple[str, ...]
+) -> None:
+    """A run that succeeds says what it warns of, and what -v tells, in Chinese too."""
+    env.setenv("LANG", "zh_CN.UTF-8")
+    path = tmp_path / "config.ini"
+    path.write_text(config.format(appid=APPID, secret=SECRET), encoding="utf-8")
+    path.chmod(0o644)  # the secret readable by others: a warning
+    result = cli.main("-v", *args)
+    assert result.code == 0, result.err
+    lines = result.err.splitlines()
+    assert len(lines) >= 3
+    for line in lines:
+        assert english_in(re.sub(r"'[^']*'", " ", line)) == [], line
+        assert CJK.search(line), line
 
 
 # --- Any value fills a template as itself ---------------------------------------------------
