@@ -762,9 +762,17 @@ def _run_step(number: int, step: _Step, playground: _Playground) -> bool:
     command = playground.command(*step.args)
     print(f"\n{number}. {step.title}\n$ {shlex.join(command)}", flush=True)
     # A stop signal while the child is being started would leave it running, orphaned:
-    # held back until the child is ours to kill. (It inherits the mask: the demo stops it.)
+    # held back until the child is ours to kill, then let in where its handler kills the
+    # child first (let in any earlier, it could land before that handler: CI saw the
+    # orphan's cache lock make the deleted folder again). The child inherits the mask:
+    # the demo stops it.
     mask = getattr(signal, "pthread_sigmask", None)
     held = mask(signal.SIG_BLOCK, STOP_SIGNALS) if mask else None
+
+    def let_signals_in() -> None:
+        if mask and held is not None:
+            mask(signal.SIG_SETMASK, held)
+
     try:
         child = subprocess.Popen(
             command,
@@ -775,11 +783,12 @@ def _run_step(number: int, step: _Step, playground: _Playground) -> bool:
             errors="replace",
             env=clean_environ(),
         )
-    finally:
-        if mask and held is not None:
-            mask(signal.SIG_SETMASK, held)
+    except BaseException:
+        let_signals_in()
+        raise
     with child:
         try:
+            let_signals_in()  # a stop signal held back lands here, in this try
             output, _ = child.communicate(timeout=CHILD_TIMEOUT)
         except subprocess.TimeoutExpired:
             child.kill()
