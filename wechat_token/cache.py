@@ -115,7 +115,7 @@ def cached_access_token(
         try:
             token = source(deadline)
         except WeChatAPIError as error:  # WeChat's answer: the others waiting get it too
-            if why := _store(path, _refused(path, wanted, error), log, settings.secret):
+            if why := _store(path, _refused(path, wanted, error), log, settings):
                 log(msg("cache.refusal_not_saved", path=path, why=why))
             raise
         too_short = token.expires_in <= settings.valid_for
@@ -126,7 +126,7 @@ def cached_access_token(
             expires_in=token.expires_in,
             expires_at=asked_at + token.expires_in,
         )
-        if why := _store(path, entry, log, settings.secret):
+        if why := _store(path, entry, log, settings):
             _forget(path, _ticket(settings), why, warn)
         if too_short:  # stored all the same: it is good, for a shorter job
             raise _not_long_enough(settings, token.expires_in)
@@ -238,11 +238,11 @@ def _refused(path: str, wanted: CacheEntry, error: WeChatAPIError) -> CacheEntry
     return entry._replace(refusal=refusal)
 
 
-def _store(path: str, entry: CacheEntry, log: Callable[[str], None], secret: str) -> str:
+def _store(path: str, entry: CacheEntry, log: Callable[[str], None], settings: Settings) -> str:
     """Save the entry for the next caller; "" if saved, else why not. What is stored
     holds no run of the AppSecret (an errcode of digits, or a JSON escape, could)."""
     data = json.dumps(entry._asdict())
-    if redact(data, secret) != data:
+    if redact(data, settings.secret) != data:
         return msg("cache.would_hold_secret")
     try:
         replace_file(path, data.encode())
@@ -251,8 +251,7 @@ def _store(path: str, entry: CacheEntry, log: Callable[[str], None], secret: str
     if entry.refusal:
         log(msg("cache.refusal_saved", path=path))
     else:
-        ticket = "ticket" in entry.endpoint
-        log(msg("cache.ticket_saved" if ticket else "cache.token_saved", path=path))
+        log(msg("cache.ticket_saved" if _ticket(settings) else "cache.token_saved", path=path))
     return ""
 
 
