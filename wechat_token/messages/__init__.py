@@ -42,7 +42,7 @@ def from_locale(environ: Mapping[str, str]) -> str:
 
 def language() -> str:
     """The language messages are written in now: use()'s, else the locale's."""
-    return _chosen[-1] if _chosen else from_locale(os.environ)
+    return chosen() or from_locale(os.environ)
 
 
 def chosen() -> str | None:
