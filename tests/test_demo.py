@@ -120,14 +120,20 @@ def _served_header(url: str, folder: str, behaviour: str = "ok") -> list[str]:
     ]
 
 
-def test_demo_shows_each_step_with_its_command(tmp_path: Path) -> None:
-    with _fake_program("--demo", cwd=tmp_path) as proc:
+def _demo(cwd: Path) -> tuple[int, str, str]:
+    """The demo run to its end (within a minute): its exit code, stdout and stderr."""
+    with _fake_program("--demo", cwd=cwd) as proc:
         try:
             out, err = proc.communicate(timeout=60)
         finally:
             proc.kill()  # a no-op once it ended; else `with` would wait for it forever
     OUTPUTS.extend((out, err))
-    assert (proc.returncode, err) == (0, "")
+    return proc.returncode, out, err
+
+
+def test_demo_shows_each_step_with_its_command(tmp_path: Path) -> None:
+    code, out, err = _demo(tmp_path)
+    assert (code, err) == (0, "")
     folder = _folder(out)
     run = shlex.join([*COMMAND, "--config", f"{folder}/config.ini"])
     lines = out.splitlines()
@@ -504,13 +510,8 @@ def chinese(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.usefixtures("chinese")
 def test_under_a_chinese_locale_the_demo_narrates_in_chinese(tmp_path: Path) -> None:
     """Its own lines in Chinese; the tool's lines it shows are the tool's, not asserted here."""
-    with _fake_program("--demo", cwd=tmp_path) as proc:
-        try:
-            out, err = proc.communicate(timeout=60)
-        finally:
-            proc.kill()
-    OUTPUTS.extend((out, err))
-    assert (proc.returncode, err) == (0, "")
+    code, out, err = _demo(tmp_path)
+    assert (code, err) == (0, "")
     lines = out.splitlines()
     titles = [line for line in lines if re.match(r"\d\. ", line)]
     notes = [line for line in lines if re.fullmatch(r"（.*）", line)]
@@ -535,13 +536,8 @@ def test_a_chinese_locale_on_a_console_that_cannot_show_chinese_gets_english(
 ) -> None:
     """As the tool does: English, not a UnicodeEncodeError (nor \\u escapes)."""
     monkeypatch.setitem(CLEAN_ENV, "PYTHONIOENCODING", "ascii")
-    with _fake_program("--demo", cwd=tmp_path) as proc:
-        try:
-            out, err = proc.communicate(timeout=60)
-        finally:
-            proc.kill()
-    OUTPUTS.extend((out, err))
-    assert (proc.returncode, err) == (0, "")
+    code, out, err = _demo(tmp_path)
+    assert (code, err) == (0, "")
     assert "\nEvery step went as expected. Next:\n" in out
     assert out.isascii()
 
